@@ -1,0 +1,161 @@
+"""Household repository: parents, children, partner, caring, address history, claims, and links.
+
+Every read takes a batch of person ids (one round trip for a DataLoader batch) and returns one
+result per id, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from graph.driver import Graph, Tx
+from graph.errors import InvalidValue, NotFound
+from graph.models import Address, Care, Claim, Person, RelationshipKind, Residence, to_native
+from graph.person import PERSON_PROJECTION, person_from_row
+
+MAX_CARE_HOURS = 168
+
+# Fixed statements per relation; the relationship type is never taken from input.
+_RELATED = {
+    "parents": "MATCH (p:Person {id: i})<-[:PARENT_OF]-(o:Person)",
+    "children": "MATCH (p:Person {id: i})-[:PARENT_OF]->(o:Person)",
+    "partners": "MATCH (p:Person {id: i})-[:PARTNER_OF]-(o:Person)",
+}
+
+
+async def _related(graph: Graph, ids: Sequence[str], relation: str) -> list[list[Person]]:
+    query = f"UNWIND $ids AS i {_RELATED[relation]} RETURN i, o {PERSON_PROJECTION} AS o ORDER BY o.dateOfBirth, o.id"
+
+    async def work(tx: Tx) -> list[list[Person]]:
+        found: dict[str, list[Person]] = {i: [] for i in ids}
+        for row in await tx.fetch(query, {"ids": list(ids)}):
+            found[row["i"]].append(person_from_row(row["o"]))
+        return [found[i] for i in ids]
+
+    return await graph.read(work)
+
+
+async def parents_of(graph: Graph, ids: Sequence[str]) -> list[list[Person]]:
+    return await _related(graph, ids, "parents")
+
+
+async def children_of(graph: Graph, ids: Sequence[str]) -> list[list[Person]]:
+    return await _related(graph, ids, "children")
+
+
+async def partners_of(graph: Graph, ids: Sequence[str]) -> list[list[Person]]:
+    return await _related(graph, ids, "partners")
+
+
+async def cared_for_by(graph: Graph, ids: Sequence[str]) -> list[list[Care]]:
+    """For each carer id, the people they care for and the hours per week."""
+    query = (
+        "UNWIND $ids AS i MATCH (p:Person {id: i})-[c:CARES_FOR]->(o:Person) "
+        f"RETURN i, o {PERSON_PROJECTION} AS o, c.hoursPerWeek AS h ORDER BY o.id"
+    )
+
+    async def work(tx: Tx) -> list[list[Care]]:
+        found: dict[str, list[Care]] = {i: [] for i in ids}
+        for row in await tx.fetch(query, {"ids": list(ids)}):
+            found[row["i"]].append(Care(person=person_from_row(row["o"]), hours_per_week=row["h"]))
+        return [found[i] for i in ids]
+
+    return await graph.read(work)
+
+
+def _address(row: dict[str, Any]) -> Address:
+    return Address(id=row["id"], line1=row["line1"], line2=row.get("line2"), town=row["town"], postcode=row["postcode"])
+
+
+async def residences_of(graph: Graph, ids: Sequence[str]) -> list[list[Residence]]:
+    """Address history per person, newest first (the current address has `to_date` None)."""
+    query = (
+        "UNWIND $ids AS i MATCH (p:Person {id: i})-[r:LIVES_AT]->(a:Address) "
+        "RETURN i, a {.id, .line1, .line2, .town, .postcode} AS a, r.from AS f, r.to AS t"
+    )
+
+    async def work(tx: Tx) -> list[list[Residence]]:
+        found: dict[str, list[Residence]] = {i: [] for i in ids}
+        for row in await tx.fetch(query, {"ids": list(ids)}):
+            found[row["i"]].append(
+                Residence(address=_address(row["a"]), from_date=to_native(row["f"]), to_date=to_native(row["t"]))
+            )
+        for history in found.values():
+            # Current first, then by start date, newest first.
+            history.sort(key=lambda r: (r.to_date is not None, -(r.from_date.toordinal() if r.from_date else 0)))
+        return [found[i] for i in ids]
+
+    return await graph.read(work)
+
+
+async def claims_of(graph: Graph, ids: Sequence[str]) -> list[list[Claim]]:
+    query = (
+        "UNWIND $ids AS i MATCH (p:Person {id: i})-[:HAS_CLAIM]->(c:Claim) "
+        "RETURN i, c {.id, .type, .status, .startDate, .amountPence} AS c ORDER BY c.startDate DESC, c.id"
+    )
+
+    async def work(tx: Tx) -> list[list[Claim]]:
+        found: dict[str, list[Claim]] = {i: [] for i in ids}
+        for row in await tx.fetch(query, {"ids": list(ids)}):
+            c = row["c"]
+            found[row["i"]].append(
+                Claim(
+                    id=c["id"],
+                    type=c["type"],
+                    status=c["status"],
+                    start_date=to_native(c.get("startDate")),
+                    amount_pence=c["amountPence"],
+                )
+            )
+        return [found[i] for i in ids]
+
+    return await graph.read(work)
+
+
+_LINK = {
+    # PARTNER_OF is symmetric: stored once, from the smaller id to the larger, so MERGE finds it
+    # whichever way round the caller names the pair.
+    RelationshipKind.PARENT_OF: "MERGE (a)-[r:PARENT_OF]->(b)",
+    RelationshipKind.PARTNER_OF: "MERGE (a)-[r:PARTNER_OF]->(b)",
+    RelationshipKind.CARES_FOR: "MERGE (a)-[r:CARES_FOR]->(b) SET r.hoursPerWeek = $hours",
+}
+
+
+async def link(
+    graph: Graph, kind: RelationshipKind, from_id: str, to_id: str, hours_per_week: int | None = None
+) -> tuple[Person, Person]:
+    """Create (idempotently) a household relationship between two existing people."""
+    if from_id == to_id:
+        raise InvalidValue("toId", "a person cannot be linked to themselves")
+    if kind is RelationshipKind.CARES_FOR:
+        if hours_per_week is None or not 1 <= hours_per_week <= MAX_CARE_HOURS:
+            raise InvalidValue("hoursPerWeek", f"caring needs hours per week between 1 and {MAX_CARE_HOURS}")
+    elif hours_per_week is not None:
+        raise InvalidValue("hoursPerWeek", "only a CARES_FOR link has hours per week")
+    a_id, b_id = (from_id, to_id)
+    if kind is RelationshipKind.PARTNER_OF and b_id < a_id:
+        a_id, b_id = b_id, a_id
+
+    async def work(tx: Tx) -> tuple[Person, Person]:
+        rows = await tx.fetch(
+            "UNWIND $ids AS i MATCH (p:Person {id: i}) "
+            "RETURN p.id AS id, EXISTS { (p)-[:PARENT_OF]->(:Person {id: $from}) } AS is_parent_of_from",
+            {"ids": [from_id, to_id], "from": from_id},
+        )
+        present = {r["id"]: r for r in rows}
+        for pid in (from_id, to_id):
+            if pid not in present:
+                raise NotFound("Person", pid)
+        if kind is RelationshipKind.PARENT_OF and present[to_id]["is_parent_of_from"]:
+            raise InvalidValue("toId", "that person is already a parent of this one")
+        row = await tx.fetch_one(
+            f"MATCH (a:Person {{id: $a}}), (b:Person {{id: $b}}) {_LINK[kind]} "
+            f"RETURN a {PERSON_PROJECTION} AS a, b {PERSON_PROJECTION} AS b",
+            {"a": a_id, "b": b_id, "hours": hours_per_week},
+        )
+        assert row is not None
+        people = {row["a"]["id"]: person_from_row(row["a"]), row["b"]["id"]: person_from_row(row["b"])}
+        return people[from_id], people[to_id]
+
+    return await graph.write(work)

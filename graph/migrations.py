@@ -1,0 +1,37 @@
+"""Idempotent schema migrations, applied at start-up (Cypher accepted by Neo4j 5 and ArcadeDB)."""
+
+from __future__ import annotations
+
+from graph.driver import Graph, Tx
+
+MIGRATIONS: tuple[str, ...] = (
+    "CREATE CONSTRAINT person_id IF NOT EXISTS FOR (p:Person) REQUIRE p.id IS UNIQUE",
+    "CREATE CONSTRAINT person_nino IF NOT EXISTS FOR (p:Person) REQUIRE p.nino IS UNIQUE",
+    "CREATE CONSTRAINT address_id IF NOT EXISTS FOR (a:Address) REQUIRE a.id IS UNIQUE",
+    "CREATE CONSTRAINT claim_id IF NOT EXISTS FOR (c:Claim) REQUIRE c.id IS UNIQUE",
+    "CREATE CONSTRAINT seed_batch_key IF NOT EXISTS FOR (s:SeedBatch) REQUIRE s.key IS UNIQUE",
+    "CREATE INDEX person_family_name_key IF NOT EXISTS FOR (p:Person) ON (p.familyNameKey)",
+    "CREATE INDEX person_date_of_birth IF NOT EXISTS FOR (p:Person) ON (p.dateOfBirth)",
+    "CREATE INDEX address_postcode IF NOT EXISTS FOR (a:Address) ON (a.postcode)",
+)
+
+
+async def migrate(graph: Graph) -> None:
+    """Apply every migration; each is idempotent, so running this on every start is safe."""
+    for statement in MIGRATIONS:
+
+        async def work(tx: Tx, statement: str = statement) -> None:
+            await tx.fetch(statement)
+
+        await graph.write(work)
+
+
+async def schema_names(graph: Graph) -> set[str]:
+    """Names of the constraints and indexes present (for tests and `hub doctor`-style checks)."""
+
+    async def work(tx: Tx) -> set[str]:
+        rows = await tx.fetch("SHOW CONSTRAINTS YIELD name RETURN name")
+        rows += await tx.fetch("SHOW INDEXES YIELD name RETURN name")
+        return {r["name"] for r in rows}
+
+    return await graph.read(work)

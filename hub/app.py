@@ -1,0 +1,139 @@
+"""Starlette application: the composition root (lifespan) and the HTTP routes.
+
+The lifespan creates the graph driver and the Redis client once per process and hands them to
+every request; nothing opens a connection at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.types import ExecutionResult
+
+from graph.driver import Graph
+from graph.errors import GraphUnavailable
+from graph.migrations import migrate
+from hub.settings import Settings
+from schema import Context, build_schema
+from schema.errors import code_errors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Resources:
+    graph: Graph
+    redis: aioredis.Redis
+
+
+def connect_graph(settings: Settings) -> Graph:
+    if not settings.neo4j_uri:
+        raise RuntimeError("NEO4J_URI is not set: start the embedded servers first (hub serve does)")
+    return Graph.connect(
+        settings.neo4j_uri,
+        settings.neo4j_user,
+        settings.neo4j_password.get_secret_value() if settings.neo4j_password else "",
+        settings.neo4j_database,
+        connection_timeout=settings.graph_connection_timeout,
+        max_transaction_retry_time=settings.graph_max_retry_time,
+        max_connection_pool_size=settings.graph_pool_size,
+    )
+
+
+def connect_redis(settings: Settings) -> aioredis.Redis:
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL is not set: start the embedded servers first (hub serve does)")
+    # A blocking pool waits for a free connection instead of failing at once past the limit.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.ready_timeout,
+        socket_connect_timeout=settings.ready_timeout,
+        socket_timeout=settings.ready_timeout,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+class HubGraphQL(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
+        resources: Resources = request.app.state.resources
+        return Context(graph=resources.graph, request=request)
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        # Strawberry skips schema extensions' after-operation hook when the parser cache meets a
+        # syntax error, so codes are made sure of here too.
+        if result.errors:
+            result.errors = code_errors(result.errors)
+        return process_result(result)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready when both the graph and the cache answer within the readiness timeout."""
+    resources: Resources = request.app.state.resources
+    settings: Settings = request.app.state.settings
+    checks: dict[str, str] = {}
+
+    async def graph_check() -> None:
+        try:
+            await resources.graph.ping(settings.ready_timeout)
+            checks["graph"] = "ok"
+        except GraphUnavailable:
+            checks["graph"] = "unavailable"
+
+    async def cache_check() -> None:
+        try:
+            await asyncio.wait_for(resources.redis.ping(), settings.ready_timeout)
+            checks["cache"] = "ok"
+        except (TimeoutError, aioredis.RedisError, OSError):
+            checks["cache"] = "unavailable"
+
+    await asyncio.gather(graph_check(), cache_check())
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503)
+
+
+def create_app(settings: Settings) -> Starlette:
+    schema = build_schema(
+        introspection=settings.dev, max_depth=settings.max_query_depth, max_aliases=settings.max_aliases
+    )
+    graphql = HubGraphQL(schema, graphql_ide="graphiql" if settings.dev else None, allow_queries_via_get=False)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        graph = connect_graph(settings)
+        cache = connect_redis(settings)
+        try:
+            await migrate(graph)
+            app.state.resources = Resources(graph=graph, redis=cache)
+            yield
+        finally:
+            await cache.aclose()
+            await graph.close()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app

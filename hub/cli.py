@@ -1,0 +1,145 @@
+"""The `hub` command: serve, seed, schema."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hub.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="Citizen Hub: the person graph served as GraphQL.", no_args_is_help=True)
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into a normal exit so `finally` blocks stop the embedded servers."""
+
+    def handler(signum: int, frame: object) -> NoReturn:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings: 8000).")] = None,
+    demo: Annotated[bool, typer.Option(help="Seed demo people on first start (idempotent).")] = False,
+) -> None:
+    """Serve /graphql; start the embedded graph and cache when NEO4J_URI / REDIS_URL are unset."""
+    import uvicorn
+
+    from hub.app import create_app
+    from hub.embedded import EmbeddedError
+    from hub.services import running_services
+
+    settings = _settings()
+    _exit_on_sigterm()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        with running_services(settings) as live:
+            if demo and live.demo_people:
+                _seed(live, live.demo_people, 42)
+            uvicorn.run(
+                create_app(live),
+                host=host or live.host,
+                port=port or live.port,
+                loop="uvloop",
+                http="httptools",
+                log_level="info",
+                access_log=False,
+            )
+    except EmbeddedError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def _seed(settings: Settings, people: int, seed_value: int) -> None:
+    from graph.errors import GraphUnavailable
+    from graph.migrations import migrate
+    from hub.app import connect_graph
+    from hub.seed import seed
+
+    columns = (
+        TextColumn("seeding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    started = time.perf_counter()
+    with Progress(*columns, console=err) as progress:
+        task = progress.add_task("seed", total=people, rate="")
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            rate = progress.tasks[0].completed / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, rate=f"{rate:,.0f} people/s")
+
+        async def run() -> tuple[int, int]:
+            graph = connect_graph(settings)
+            try:
+                await migrate(graph)
+                return await seed(graph, people, seed_value, progress=advance)
+            finally:
+                await graph.close()
+
+        try:
+            written, skipped = asyncio.run(run())
+        except GraphUnavailable as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+    elapsed = time.perf_counter() - started
+    err.print(
+        f"seeded {written:,} people ({skipped:,} already present) in {elapsed:.1f} s"
+        + (f", {written / elapsed:,.0f} people/s" if written else "")
+    )
+
+
+@app.command("seed")
+def seed_command(
+    people: Annotated[int, typer.Option(min=1, help="How many people (rounded up to whole households).")] = 1000,
+    seed: Annotated[int, typer.Option(min=0, max=99, help="Seed: the same seed gives the same people.")] = 42,
+) -> None:
+    """Seed synthetic UK citizens and households (deterministic, idempotent, resumable)."""
+    from hub.embedded import EmbeddedError
+    from hub.services import running_services
+
+    settings = _settings()
+    _exit_on_sigterm()
+    try:
+        with running_services(settings, cache=False) as live:
+            _seed(live, people, seed)
+    except EmbeddedError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def schema() -> None:
+    """Print the GraphQL schema (SDL)."""
+    from schema import build_schema
+
+    sys.stdout.write(build_schema().as_str() + "\n")
+
+
+if __name__ == "__main__":
+    app()

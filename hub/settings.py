@@ -1,0 +1,135 @@
+"""Settings: environment variables over `config/hub.yaml` over defaults (pydantic-settings).
+
+`NEO4J_URI` / `REDIS_URL` unset means "start the embedded servers"; set means "use these".
+Secrets come only from the environment: a YAML file that names one is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "hub.yaml"
+_SECRET_WORDS = ("password", "secret", "token")
+
+
+class SettingsError(Exception):
+    """Configuration is unusable; the message says which key, where, and why."""
+
+
+def _f(default: Any, env: str, yaml_key: str, **kw: Any) -> Any:
+    return Field(default, validation_alias=AliasChoices(env, yaml_key), **kw)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid", case_sensitive=False, populate_by_name=True)
+
+    env: Literal["dev", "production"] = _f("dev", "HUB_ENV", "env")
+    host: str = _f("127.0.0.1", "HUB_HOST", "host")
+    port: int = _f(8000, "HUB_PORT", "port", ge=1, le=65535)
+    data_dir: Path = _f(Path(".data"), "HUB_DATA_DIR", "data_dir")
+
+    neo4j_uri: str | None = _f(None, "NEO4J_URI", "neo4j_uri")
+    neo4j_user: str = _f("neo4j", "NEO4J_USER", "neo4j_user")
+    neo4j_password: SecretStr | None = _f(None, "NEO4J_PASSWORD", "neo4j_password")
+    neo4j_database: str | None = _f(None, "NEO4J_DATABASE", "neo4j_database")
+    graph_connection_timeout: float = _f(2.0, "HUB_GRAPH_CONNECTION_TIMEOUT", "graph_connection_timeout", gt=0)
+    graph_max_retry_time: float = _f(5.0, "HUB_GRAPH_MAX_RETRY_TIME", "graph_max_retry_time", ge=0)
+    graph_pool_size: int = _f(100, "HUB_GRAPH_POOL_SIZE", "graph_pool_size", ge=1)
+
+    redis_url: str | None = _f(None, "REDIS_URL", "redis_url")
+    redis_max_connections: int = _f(64, "HUB_REDIS_MAX_CONNECTIONS", "redis_max_connections", ge=1)
+
+    embedded_graph_heap: str = _f("1g", "HUB_EMBEDDED_GRAPH_HEAP", "embedded_graph_heap", pattern=r"^\d+[mMgG]$")
+    embedded_graph_bolt_port: int = _f(0, "HUB_EMBEDDED_GRAPH_BOLT_PORT", "embedded_graph_bolt_port", ge=0, le=65535)
+    embedded_graph_http_port: int = _f(0, "HUB_EMBEDDED_GRAPH_HTTP_PORT", "embedded_graph_http_port", ge=0, le=65535)
+    embedded_cache_port: int = _f(0, "HUB_EMBEDDED_CACHE_PORT", "embedded_cache_port", ge=0, le=65535)
+    embedded_ready_timeout: float = _f(90.0, "HUB_EMBEDDED_READY_TIMEOUT", "embedded_ready_timeout", gt=0)
+
+    demo_people: int = _f(2000, "HUB_DEMO_PEOPLE", "demo_people", ge=0)
+    max_query_depth: int = _f(12, "HUB_MAX_QUERY_DEPTH", "max_query_depth", ge=1)
+    max_aliases: int = _f(30, "HUB_MAX_ALIASES", "max_aliases", ge=1)
+    ready_timeout: float = _f(2.0, "HUB_READY_TIMEOUT", "ready_timeout", gt=0)
+
+    @property
+    def dev(self) -> bool:
+        return self.env == "dev"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """`config/hub.yaml` (or `HUB_CONFIG`), read with errors that name the file and line."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = Path(os.environ.get("HUB_CONFIG") or DEFAULT_CONFIG)
+        data = read_yaml_config(path)
+        fields = settings_cls.model_fields
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise SettingsError(f"{path}: unknown setting(s) {', '.join(map(str, unknown))}")
+        # Hand values over under the environment alias, so the environment source (earlier, so
+        # stronger) and this one name a field the same way and merge instead of clashing.
+        self.data = {_env_name(fields[k]): v for k, v in data.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(_env_name(field)), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def _env_name(field: FieldInfo) -> str:
+    alias = field.validation_alias
+    assert isinstance(alias, AliasChoices)
+    return str(alias.choices[0])
+
+
+def read_yaml_config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        if os.environ.get("HUB_CONFIG"):
+            raise SettingsError(f"{path}: HUB_CONFIG names a file that does not exist")
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SettingsError(f"{where}: not valid YAML ({problem})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    for key in data:
+        if any(word in str(key).lower() for word in _SECRET_WORDS):
+            raise SettingsError(f"{path}: {key}: secrets are read only from the environment, never from YAML")
+    return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings or raise `SettingsError` listing every bad key."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "settings"
+            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("invalid settings (environment or config file):\n" + "\n".join(lines)) from None

@@ -1,0 +1,47 @@
+"""The GraphQL schema (Strawberry), organised by feature; `build_schema` assembles the root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.tools import merge_types
+
+from schema.context import Context
+from schema.errors import ErrorCodes
+from schema.household.mutations import HouseholdMutation
+from schema.people.mutations import PeopleMutation
+from schema.people.queries import PeopleQuery
+
+__all__ = ["Context", "build_schema"]
+
+Query = merge_types("Query", (PeopleQuery,))
+Mutation = merge_types("Mutation", (PeopleMutation, HouseholdMutation))
+
+
+def build_schema(
+    *, introspection: bool = True, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000
+) -> strawberry.Schema:
+    # Parsing and validation dominate a small request unless cached (shared PLATFORM.md: ~5 ms).
+    # Factories, not instances: an extension instance must not be shared between requests.
+    # The parser and validation caches live at module level, so they are shared all the same.
+    extensions: list[Callable[[], SchemaExtension]] = [
+        ErrorCodes,
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: ParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)

@@ -1,0 +1,109 @@
+"""Person lookups and the keyset-paginated people search."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import date
+
+import orjson
+import strawberry
+
+from graph import person as repo
+from graph.errors import InvalidValue
+from graph.models import PersonFilter
+from graph.nino import normalise_nino
+from schema.context import Info
+from schema.people.types import Person
+
+DEFAULT_PAGE = 20
+
+
+def parse_person_id(value: str, field: str = "id") -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        raise InvalidValue(field, f"{value!r} is not a person id (a UUID)") from None
+
+
+def encode_cursor(key: tuple[str, str, str]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = orjson.loads(raw)
+    except (binascii.Error, ValueError):
+        raise InvalidValue("after", "not a cursor returned by this API") from None
+    if not (isinstance(key, list) and len(key) == 3 and all(isinstance(k, str) for k in key)):
+        raise InvalidValue("after", "not a cursor returned by this API")
+    return key[0], key[1], key[2]
+
+
+@strawberry.input(description="Search filter: at least one of nino, postcode, dateOfBirth or familyName.")
+class PersonFilterInput:
+    nino: str | None = None
+    family_name: str | None = strawberry.field(default=None, description="Prefix, case- and accent-insensitive.")
+    given_name: str | None = strawberry.field(default=None, description="Prefix; narrows another filter.")
+    date_of_birth: date | None = None
+    postcode: str | None = strawberry.field(default=None, description="People currently living at this postcode.")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class PersonEdge:
+    cursor: str
+    node: Person
+
+
+@strawberry.type
+class PersonConnection:
+    edges: list[PersonEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[Person]:
+        return [e.node for e in self.edges]
+
+
+@strawberry.type
+class PeopleQuery:
+    @strawberry.field(description="A person by hub id (UUID).")
+    async def person(self, info: Info, id: strawberry.ID) -> Person | None:
+        found = await info.context.loaders.person.load(parse_person_id(id))
+        return Person.from_model(found) if found else None
+
+    @strawberry.field(description="A person by National Insurance number (any spacing or case).")
+    async def person_by_nino(self, info: Info, nino: str) -> Person | None:
+        found = await info.context.loaders.person_by_nino.load(normalise_nino(nino))
+        return Person.from_model(found) if found else None
+
+    @strawberry.field(description="Search people; ordered by family name, given name, id.")
+    async def people(
+        self, info: Info, filter: PersonFilterInput, first: int = DEFAULT_PAGE, after: str | None = None
+    ) -> PersonConnection:
+        f = PersonFilter(
+            nino=filter.nino,
+            family_name=filter.family_name,
+            given_name=filter.given_name,
+            date_of_birth=filter.date_of_birth,
+            postcode=filter.postcode,
+        )
+        page = await repo.search_people(info.context.graph, f, first, decode_cursor(after) if after else None)
+        edges = [
+            PersonEdge(cursor=encode_cursor(key), node=Person.from_model(p))
+            for p, key in zip(page.items, page.cursors, strict=True)
+        ]
+        for p in page.items:
+            info.context.loaders.person.prime(p.id, p)
+        return PersonConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
+        )

@@ -1,0 +1,79 @@
+"""The Person type and its household edges, each resolved through a per-request DataLoader."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+
+from graph import models
+from schema.context import Info
+from schema.household.types import Address, Claim, Residence
+
+PersonStatus = strawberry.enum(models.PersonStatus, name="PersonStatus")
+
+
+@strawberry.type(description="A person in the core citizen record.")
+class Person:
+    id: strawberry.ID
+    nino: str = strawberry.field(description="National Insurance number, normalised (e.g. AB123456C).")
+    given_name: str
+    family_name: str
+    date_of_birth: date | None
+    status: PersonStatus  # type: ignore[valid-type]
+    created_at: datetime
+    updated_at: datetime
+    version: int = strawberry.field(description="Optimistic-concurrency version: pass it back to updatePerson.")
+
+    @classmethod
+    def from_model(cls, p: models.Person) -> Person:
+        return cls(
+            id=strawberry.ID(p.id),
+            nino=p.nino,
+            given_name=p.given_name,
+            family_name=p.family_name,
+            date_of_birth=p.date_of_birth,
+            status=p.status,
+            created_at=p.created_at,
+            updated_at=p.updated_at,
+            version=p.version,
+        )
+
+    @strawberry.field
+    async def parents(self, info: Info) -> list[Person]:
+        return [Person.from_model(p) for p in await info.context.loaders.parents.load(self.id)]
+
+    @strawberry.field
+    async def children(self, info: Info) -> list[Person]:
+        return [Person.from_model(p) for p in await info.context.loaders.children.load(self.id)]
+
+    @strawberry.field(description="The person's partner, if the record holds one.")
+    async def partner(self, info: Info) -> Person | None:
+        partners = await info.context.loaders.partners.load(self.id)
+        return Person.from_model(partners[0]) if partners else None
+
+    @strawberry.field(description="People this person cares for, with hours of care per week.")
+    async def cares_for(self, info: Info) -> list[Care]:
+        cares = await info.context.loaders.cares_for.load(self.id)
+        return [Care(person=Person.from_model(c.person), hours_per_week=c.hours_per_week) for c in cares]
+
+    @strawberry.field(description="Current address.")
+    async def address(self, info: Info) -> Address | None:
+        for r in await info.context.loaders.residences.load(self.id):
+            if r.to_date is None:
+                return Address.from_model(r.address)
+        return None
+
+    @strawberry.field(description="Every address on record, current first, then newest first.")
+    async def address_history(self, info: Info) -> list[Residence]:
+        return [Residence.from_model(r) for r in await info.context.loaders.residences.load(self.id)]
+
+    @strawberry.field
+    async def claims(self, info: Info) -> list[Claim]:
+        return [Claim.from_model(c) for c in await info.context.loaders.claims.load(self.id)]
+
+
+@strawberry.type
+class Care:
+    person: Person
+    hours_per_week: int

@@ -1,0 +1,111 @@
+"""Session fixtures: one real ArcadeDB (Bolt) and one real valkey-server on free loopback ports.
+
+Tests isolate their data by creating their own people (random NINOs, unique family names) rather
+than by wiping the shared graph, so they can run in any order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from support import random_nino, unique_family
+
+from graph.driver import Graph
+from graph.migrations import migrate
+from graph.models import NewPerson, Person
+from graph.person import create_person
+from hub.app import connect_graph, create_app
+from hub.embedded import ArcadeDBServer, ValkeyServer
+from hub.settings import Settings, load_settings
+
+Gql = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ArcadeDBServer, ValkeyServer]]:
+    data = tmp_path_factory.mktemp("servers")
+    with ArcadeDBServer(data, heap="1g") as graph_server, ValkeyServer(data) as cache_server:
+        yield graph_server, cache_server
+
+
+def settings_for(graph_server: ArcadeDBServer, cache_server: ValkeyServer, **overrides: Any) -> Settings:
+    return load_settings(
+        neo4j_uri=graph_server.bolt_uri,
+        neo4j_user=graph_server.user,
+        neo4j_password=SecretStr(graph_server.password),
+        neo4j_database=graph_server.database,
+        redis_url=cache_server.url,
+        graph_max_retry_time=1.0,
+        graph_connection_timeout=1.0,
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="session")
+def settings(servers: tuple[ArcadeDBServer, ValkeyServer]) -> Settings:
+    return settings_for(*servers)
+
+
+@pytest.fixture(scope="session")
+async def graph(settings: Settings) -> AsyncIterator[Graph]:
+    g = connect_graph(settings)
+    await migrate(g)
+    yield g
+    await g.close()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as c:
+        yield c
+
+
+@pytest.fixture
+def gql(client: httpx.AsyncClient) -> Gql:
+    async def run(query: str, variables: dict[str, Any] | None = None, expect_status: int = 200) -> dict[str, Any]:
+        response = await client.post("/graphql", json={"query": query, "variables": variables or {}})
+        assert response.status_code == expect_status, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    return run
+
+
+@pytest.fixture
+def family() -> str:
+    return unique_family()
+
+
+MakePerson = Callable[..., Awaitable[Person]]
+
+
+@pytest.fixture
+def make_person(graph: Graph, family: str) -> MakePerson:
+    async def make(
+        given: str = "Alex",
+        family_name: str | None = None,
+        born: date | None = date(1985, 5, 17),
+        nino: str | None = None,
+    ) -> Person:
+        return await create_person(
+            graph,
+            NewPerson(
+                given_name=given, family_name=family_name or family, nino=nino or random_nino(), date_of_birth=born
+            ),
+        )
+
+    return make
