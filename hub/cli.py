@@ -90,7 +90,9 @@ def _seed(settings: Settings, people: int, seed_value: int) -> None:
         task = progress.add_task("seed", total=people, rate="")
 
         def advance(n: int) -> None:
-            progress.advance(task, n)
+            # Whole households: the last one may take the count a little past the target.
+            done = progress.tasks[0].completed + n
+            progress.update(task, completed=done, total=max(people, done))
             rate = progress.tasks[0].completed / max(time.perf_counter() - started, 1e-9)
             progress.update(task, rate=f"{rate:,.0f} people/s")
 

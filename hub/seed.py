@@ -107,7 +107,10 @@ class HouseholdGenerator:
             if rng.random() < 0.05:
                 batch.cares_for.append({"a": a, "b": b, "hours": rng.choice((20, 35, 50))})
         youngest_adult = max(born for _, born in members)
-        children = rng.choice((0, 0, 1, 1, 2, 2, 3)) if youngest_adult < TODAY - timedelta(days=20 * 365) else 0
+        # Children only where the younger adult is 20-55: their children are then 0-17 and born
+        # after the parent turned 18.
+        parent_age_ok = TODAY - timedelta(days=56 * 365) < youngest_adult < TODAY - timedelta(days=20 * 365)
+        children = rng.choice((0, 0, 1, 1, 2, 2, 3)) if parent_age_ok else 0
         for c in range(children):
             min_born = max(youngest_adult + timedelta(days=18 * 365), TODAY - timedelta(days=17 * 365))
             if min_born >= TODAY:

@@ -1,0 +1,52 @@
+"""Synthetic citizens: deterministic, valid, realistic, and idempotent when written."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from graph import household, person
+from graph.driver import Graph
+from graph.nino import is_valid_nino
+from hub.seed import TODAY, HouseholdGenerator, seed
+
+
+def test_same_seed_same_people_other_seed_other_people() -> None:
+    a = [b for b, _ in HouseholdGenerator(3).batches(500, per_batch=50)]
+    b = [b for b, _ in HouseholdGenerator(3).batches(500, per_batch=50)]
+    c = [b for b, _ in HouseholdGenerator(4).batches(500, per_batch=50)]
+    assert a == b
+    assert {p["id"] for x in a for p in x.people}.isdisjoint({p["id"] for x in c for p in x.people})
+
+
+def test_people_are_valid_unique_and_households_plausible() -> None:
+    batches = [b for b, _ in HouseholdGenerator(5).batches(5000)]
+    people = [p for b in batches for p in b.people]
+    assert len(people) >= 5000
+    ninos = [p["props"]["nino"] for p in people]
+    assert len(set(ninos)) == len(ninos) and all(is_valid_nino(n) for n in ninos)
+    assert len({p["id"] for p in people}) == len(people)
+    born = {p["id"]: p["props"]["dateOfBirth"] for p in people}
+    links = [r for b in batches for r in b.parent_of]
+    assert links, "some households have children"
+    for r in links:
+        assert born[r["a"]] + timedelta(days=18 * 365) <= born[r["b"]] <= TODAY
+    assert any(b.cares_for for b in batches) and any(b.claims for b in batches)
+    current = [r for b in batches for r in b.residences if r["to"] is None]
+    assert {r["person"] for r in current} == set(born), "everyone has exactly one current address"
+    assert len(current) == len(born)
+
+
+async def test_seeding_twice_writes_once(graph: Graph) -> None:
+    written, skipped = await seed(graph, 120, seed=61)
+    assert (written >= 120, skipped) == (True, 0)
+    again_written, again_skipped = await seed(graph, 120, seed=61)
+    assert (again_written, again_skipped) == (0, written)
+
+    batch = next(HouseholdGenerator(61).batches(120))[0]
+    ids = [p["id"] for p in batch.people]
+    found = await person.get_people(graph, ids)
+    assert all(found), "every generated person is in the graph"
+    children = await household.children_of(graph, ids)
+    assert sum(len(c) for c in children) == len(batch.parent_of)
+    history = await household.residences_of(graph, ids)
+    assert all(sum(r.to_date is None for r in h) == 1 for h in history)
