@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from graph.audit import ensure_chains
 from graph.driver import Graph, Tx
 
 MIGRATIONS: tuple[str, ...] = (
@@ -10,6 +11,11 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE CONSTRAINT address_id IF NOT EXISTS FOR (a:Address) REQUIRE a.id IS UNIQUE",
     "CREATE CONSTRAINT claim_id IF NOT EXISTS FOR (c:Claim) REQUIRE c.id IS UNIQUE",
     "CREATE CONSTRAINT seed_batch_key IF NOT EXISTS FOR (s:SeedBatch) REQUIRE s.key IS UNIQUE",
+    "CREATE CONSTRAINT external_identity_key IF NOT EXISTS FOR (x:ExternalIdentity) REQUIRE x.key IS UNIQUE",
+    "CREATE CONSTRAINT access_event_id IF NOT EXISTS FOR (e:AccessEvent) REQUIRE e.id IS UNIQUE",
+    "CREATE CONSTRAINT audit_chain_partition IF NOT EXISTS FOR (c:AuditChain) REQUIRE c.partition IS UNIQUE",
+    "CREATE INDEX access_event_actor IF NOT EXISTS FOR (e:AccessEvent) ON (e.actor)",
+    "CREATE INDEX access_event_partition IF NOT EXISTS FOR (e:AccessEvent) ON (e.partition)",
     "CREATE INDEX person_family_name_key IF NOT EXISTS FOR (p:Person) ON (p.familyNameKey)",
     "CREATE INDEX person_date_of_birth IF NOT EXISTS FOR (p:Person) ON (p.dateOfBirth)",
     "CREATE INDEX address_postcode IF NOT EXISTS FOR (a:Address) ON (a.postcode)",
@@ -24,6 +30,7 @@ async def migrate(graph: Graph) -> None:
             await tx.fetch(statement)
 
         await graph.write(work)
+    await ensure_chains(graph)
 
 
 async def schema_names(graph: Graph) -> set[str]:

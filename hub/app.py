@@ -18,17 +18,22 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
+from graph.audit import Actor, record_access
 from graph.driver import Graph
 from graph.errors import GraphUnavailable
 from graph.migrations import migrate
+from hub.auth import PURPOSE_HEADER, Authenticator, AuthError, TokenVerifier, key_source, request_id
 from hub.settings import Settings
-from schema import Context, build_schema
+from schema import Context, build_schema, schema_fields
 from schema.errors import code_errors
+from schema.policy import DENY, Policy, load_policy
+from schema.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,7 @@ log = logging.getLogger(__name__)
 class Resources:
     graph: Graph
     redis: aioredis.Redis
+    authenticator: Authenticator
 
 
 def connect_graph(settings: Settings) -> Graph:
@@ -68,16 +74,84 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
 
 
 class HubGraphQL(GraphQL[Context, None]):
+    def __init__(self, *args: Any, policy: Policy, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Authenticate before Strawberry sees the request; refuse with 401/403 and a coded error."""
+        if scope["type"] == "http":
+            request = Request(scope)
+            wants_ide = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+            if not (wants_ide and self.graphql_ide):
+                resources: Resources = request.app.state.resources
+                try:
+                    principal = await resources.authenticator.authenticate(
+                        request.headers.get("authorization"), request.headers.get(PURPOSE_HEADER)
+                    )
+                except AuthError as exc:
+                    await auth_refusal(exc)(scope, receive, send)
+                    return
+                except GraphUnavailable as exc:
+                    body = {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}]}
+                    await JSONResponse(body, 503)(scope, receive, send)
+                    return
+                scope.setdefault("state", {})["principal"] = principal
+        await super().__call__(scope, receive, send)
+
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         resources: Resources = request.app.state.resources
-        return Context(graph=resources.graph, request=request)
+        # None only while rendering GraphiQL, which executes nothing: then everything is denied.
+        principal: Principal | None = getattr(request.state, "principal", None)
+        context = Context(
+            graph=resources.graph,
+            principal=principal,
+            access=self.policy.access_for(principal) if principal else DENY,
+            verified=self.policy.verified(principal) if principal else False,
+            request_id=request_id(request.headers.get("x-request-id")),
+            request=request,
+        )
+        request.state.context = context
+        return context
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         # Strawberry skips schema extensions' after-operation hook when the parser cache meets a
         # syntax error, so codes are made sure of here too.
         if result.errors:
             result.errors = code_errors(result.errors)
+        context: Context | None = getattr(request.state, "context", None)
+        if context is not None and context.reads:
+            # The audit record is durable before any personal data leaves; if it cannot be
+            # written, the data does not leave either.
+            try:
+                await record_access(context.graph, actor_of(context.principal), context.request_id, context.reads)
+            except GraphUnavailable:
+                log.error("audit trail unavailable: response withheld (request %s)", context.request_id)
+                return {
+                    "data": None,
+                    "errors": [
+                        {
+                            "message": "The audit trail is unavailable; try again.",
+                            "extensions": {"code": "AUDIT_UNAVAILABLE"},
+                        }
+                    ],
+                }
         return process_result(result)
+
+
+def actor_of(principal: Principal | None) -> Actor:
+    assert principal is not None
+    role = "partner" if "partner" in principal.roles else ",".join(sorted(principal.roles))
+    return Actor(subject=principal.subject, role=role, department=principal.department, purpose=principal.purpose)
+
+
+def auth_refusal(exc: AuthError) -> Response:
+    body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
+    headers = {}
+    if exc.status == 401:
+        description = exc.message.replace('"', "'")
+        headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{description}"'
+    return JSONResponse(body, exc.status, headers=headers)
 
 
 async def healthz(request: Request) -> Response:
@@ -113,15 +187,27 @@ def create_app(settings: Settings) -> Starlette:
     schema = build_schema(
         introspection=settings.dev, max_depth=settings.max_query_depth, max_aliases=settings.max_aliases
     )
-    graphql = HubGraphQL(schema, graphql_ide="graphiql" if settings.dev else None, allow_queries_via_get=False)
+    policy = load_policy(settings.policy_file, schema_fields(schema))
+    keys = key_source(settings)
+    graphql = HubGraphQL(
+        schema, graphql_ide="graphiql" if settings.dev else None, allow_queries_via_get=False, policy=policy
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         graph = connect_graph(settings)
         cache = connect_redis(settings)
+        verifier = TokenVerifier(
+            keys,
+            issuer=settings.auth_issuer,
+            audience=settings.auth_audience,
+            algorithms=settings.auth_algorithms,
+            leeway=settings.auth_leeway,
+        )
+        authenticator = Authenticator(verifier, policy, graph, settings.auth_citizen_source)
         try:
             await migrate(graph)
-            app.state.resources = Resources(graph=graph, redis=cache)
+            app.state.resources = Resources(graph=graph, redis=cache, authenticator=authenticator)
             yield
         finally:
             await cache.aclose()

@@ -136,6 +136,106 @@ def seed_command(
 
 
 @app.command()
+def token(
+    role: Annotated[
+        list[str] | None, typer.Option(help="Staff role(s): caseworker, partner, steward, auditor.")
+    ] = None,
+    person: Annotated[
+        str | None, typer.Option(help="A citizen token for this person id (links a dev sign-in).")
+    ] = None,
+    purpose: Annotated[str | None, typer.Option(help="A partner's purpose (caseworkers send X-Purpose).")] = None,
+    department: Annotated[str | None, typer.Option(help="A partner's department, e.g. HMRC.")] = None,
+    vot: Annotated[str, typer.Option(help="Vector of trust for a citizen, e.g. Cl.Cm.P2.")] = "Cl.Cm.P2",
+    ttl: Annotated[int, typer.Option(min=60, max=86400, help="Lifetime in seconds.")] = 3600,
+    subject: Annotated[str, typer.Option(help="Staff subject (who appears in the audit trail).")] = "dev-user",
+) -> None:
+    """Mint a token signed with the local dev key (dev mode only)."""
+    from hub.auth import ensure_dev_keys, mint_token
+
+    settings = _settings()
+    if not settings.dev or settings.auth_jwks_url or settings.auth_jwks_file:
+        err.print("[red]error:[/red] hub token is for local development only (HUB_ENV=dev with the dev key pair)")
+        raise typer.Exit(2)
+    if bool(role) == bool(person):
+        err.print("[red]error:[/red] give either --role (staff) or --person (a citizen)")
+        raise typer.Exit(2)
+    private, _ = ensure_dev_keys(settings.data_dir)
+    common = {"issuer": settings.auth_issuer, "audience": settings.auth_audience, "ttl": ttl}
+    if person:
+        sub = f"urn:fdc:gov.uk:2022:dev-{person}"
+        _link_dev_citizen(settings, person, sub)
+        minted = mint_token(private.read_bytes(), subject=sub, vot=vot, **common)  # type: ignore[arg-type]
+    else:
+        minted = mint_token(
+            private.read_bytes(),
+            subject=subject,
+            roles=role,
+            department=department,
+            purpose=purpose,
+            **common,  # type: ignore[arg-type]
+        )
+    sys.stdout.write(minted + "\n")
+    err.print("send it as [bold]Authorization: Bearer <token>[/bold]; staff also send [bold]X-Purpose[/bold]")
+
+
+def _link_dev_citizen(settings: Settings, person_id: str, subject: str) -> None:
+    from graph.errors import GraphError
+    from graph.identity import link_identity
+    from hub.app import connect_graph
+    from hub.embedded import EmbeddedError
+    from hub.services import running_services
+
+    async def run(live: Settings) -> None:
+        graph = connect_graph(live)
+        try:
+            await link_identity(
+                graph, person_id, live.auth_citizen_source, subject, method="dev-sign-in", linked_by="hub token"
+            )
+        finally:
+            await graph.close()
+
+    try:
+        with running_services(settings, cache=False) as live:
+            asyncio.run(run(live))
+    except (EmbeddedError, GraphError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+audit_app = typer.Typer(help="The audit trail of personal-data reads.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every audit hash chain: an edited or deleted record is reported (exit 1)."""
+    from graph.audit import verify_chains
+    from graph.errors import GraphError
+    from hub.app import connect_graph
+    from hub.embedded import EmbeddedError
+    from hub.services import running_services
+
+    async def run(live: Settings) -> list[str]:
+        graph = connect_graph(live)
+        try:
+            return await verify_chains(graph)
+        finally:
+            await graph.close()
+
+    try:
+        with running_services(_settings(), cache=False) as live:
+            problems = asyncio.run(run(live))
+    except (EmbeddedError, GraphError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    for problem in problems:
+        err.print(f"[red]tampered:[/red] {problem}")
+    if problems:
+        raise typer.Exit(1)
+    err.print("audit trail intact")
+
+
+@app.command()
 def schema() -> None:
     """Print the GraphQL schema (SDL)."""
     from schema import build_schema

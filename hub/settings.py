@@ -11,11 +11,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "hub.yaml"
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+DEFAULT_CONFIG = CONFIG_DIR / "hub.yaml"
+DEFAULT_POLICY = CONFIG_DIR / "policies.yaml"
+# Symmetric (HS*) and `none` are never accepted: a public key must never double as an HMAC secret.
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 _SECRET_WORDS = ("password", "secret", "token")
 
 
@@ -52,6 +58,15 @@ class Settings(BaseSettings):
     embedded_cache_port: int = _f(0, "HUB_EMBEDDED_CACHE_PORT", "embedded_cache_port", ge=0, le=65535)
     embedded_ready_timeout: float = _f(90.0, "HUB_EMBEDDED_READY_TIMEOUT", "embedded_ready_timeout", gt=0)
 
+    auth_issuer: str = _f("citizen-hub-dev", "HUB_AUTH_ISSUER", "auth_issuer")
+    auth_audience: str = _f("citizen-hub", "HUB_AUTH_AUDIENCE", "auth_audience")
+    auth_jwks_url: str | None = _f(None, "HUB_AUTH_JWKS_URL", "auth_jwks_url")
+    auth_jwks_file: Path | None = _f(None, "HUB_AUTH_JWKS_FILE", "auth_jwks_file")
+    auth_algorithms: list[str] = _f(["RS256", "PS256", "ES256", "EdDSA"], "HUB_AUTH_ALGORITHMS", "auth_algorithms")
+    auth_leeway: float = _f(30.0, "HUB_AUTH_LEEWAY", "auth_leeway", ge=0, le=300)
+    auth_citizen_source: str = _f("govuk-one-login", "HUB_AUTH_CITIZEN_SOURCE", "auth_citizen_source")
+    policy_file: Path = _f(DEFAULT_POLICY, "HUB_POLICY_FILE", "policy_file")
+
     demo_people: int = _f(2000, "HUB_DEMO_PEOPLE", "demo_people", ge=0)
     max_query_depth: int = _f(12, "HUB_MAX_QUERY_DEPTH", "max_query_depth", ge=1)
     max_aliases: int = _f(30, "HUB_MAX_ALIASES", "max_aliases", ge=1)
@@ -60,6 +75,20 @@ class Settings(BaseSettings):
     @property
     def dev(self) -> bool:
         return self.env == "dev"
+
+    @field_validator("auth_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if a not in ASYMMETRIC_ALGORITHMS]
+        if bad or not value:
+            raise ValueError(f"only asymmetric algorithms are allowed ({', '.join(sorted(ASYMMETRIC_ALGORITHMS))})")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_keys(self) -> Settings:
+        if not self.dev and not (self.auth_jwks_url or self.auth_jwks_file):
+            raise ValueError("production needs HUB_AUTH_JWKS_URL or HUB_AUTH_JWKS_FILE (dev keys are for dev only)")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -16,15 +16,17 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 
+from schema.audit.queries import AuditQuery
 from schema.context import Context
 from schema.errors import ErrorCodes
 from schema.household.mutations import HouseholdMutation
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
+from schema.permissions import FieldPolicy
 
 __all__ = ["Context", "build_schema"]
 
-Query = merge_types("Query", (PeopleQuery,))
+Query = merge_types("Query", (PeopleQuery, AuditQuery))
 Mutation = merge_types("Mutation", (PeopleMutation, HouseholdMutation))
 
 
@@ -41,7 +43,18 @@ def build_schema(
         lambda: ValidationCache(maxsize=1024),
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        FieldPolicy,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+
+
+def schema_fields(schema: strawberry.Schema) -> dict[str, set[str]]:
+    """{type name: field names} for every object type, Query and Mutation included (policy validation)."""
+    out: dict[str, set[str]] = {}
+    for name, t in schema._schema.type_map.items():
+        fields = getattr(t, "fields", None)
+        if not name.startswith("__") and fields is not None and not hasattr(t, "parse_value"):
+            out[name] = set(fields)
+    return out

@@ -1,7 +1,8 @@
-"""The per-request context: the shared graph handle and this request's DataLoaders."""
+"""The per-request context: who is asking, what they may see, this request's DataLoaders and reads."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,13 +10,21 @@ from strawberry.types import Info as _Info
 
 from graph.driver import Graph
 from schema.loaders import Loaders
+from schema.policy import DENY, Access
+from schema.principal import Principal
 
 
 @dataclass(slots=True)
 class Context:
     graph: Graph
-    loaders: Loaders = field(init=False)
+    principal: Principal | None = None
+    access: Access = DENY
+    verified: bool = False  # strong authentication and identity confidence (policy's verified_identity)
+    request_id: str = ""
     request: Any = None
+    loaders: Loaders = field(init=False)
+    # Personal fields read in this request, by person id: what the audit trail records.
+    reads: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def __post_init__(self) -> None:
         # New loaders per request: their caches must never serve one caller's data to another.

@@ -94,7 +94,7 @@ class VersionConflictError(UserError):
 
 @strawberry.type
 class NinoTaken(UserError):
-    nino: str
+    nino: str | None
 
 
 def user_error(exc: GraphError) -> InvalidInput | NotFoundError | VersionConflictError | NinoTaken:

@@ -6,7 +6,7 @@ from functools import partial
 
 from strawberry.dataloader import DataLoader
 
-from graph import household, person
+from graph import audit, household, person
 from graph.driver import Graph
 from graph.models import Care, Claim, Person, Residence
 
@@ -21,6 +21,7 @@ class Loaders:
         "cares_for",
         "residences",
         "claims",
+        "access_log",
     )
 
     def __init__(self, graph: Graph) -> None:
@@ -32,3 +33,4 @@ class Loaders:
         self.cares_for: DataLoader[str, list[Care]] = DataLoader(partial(household.cared_for_by, graph))
         self.residences: DataLoader[str, list[Residence]] = DataLoader(partial(household.residences_of, graph))
         self.claims: DataLoader[str, list[Claim]] = DataLoader(partial(household.claims_of, graph))
+        self.access_log: DataLoader[str, list[audit.AccessEntry]] = DataLoader(partial(audit.access_log, graph))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,10 +22,19 @@ from graph.migrations import migrate
 from graph.models import NewPerson, Person
 from graph.person import create_person
 from hub.app import connect_graph, create_app
+from hub.auth import ensure_dev_keys, mint_token
 from hub.embedded import ArcadeDBServer, ValkeyServer
 from hub.settings import Settings, load_settings
 
 Gql = Callable[..., Awaitable[dict[str, Any]]]
+ISSUER = "https://signin.test"
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, Path]:
+    """A signing key pair for test tokens: (private PEM, JWKS file the hub trusts)."""
+    private, jwks = ensure_dev_keys(tmp_path_factory.mktemp("keys"))
+    return private.read_bytes(), jwks
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +44,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ArcadeDB
         yield graph_server, cache_server
 
 
-def settings_for(graph_server: ArcadeDBServer, cache_server: ValkeyServer, **overrides: Any) -> Settings:
+def settings_for(graph_server: ArcadeDBServer, cache_server: ValkeyServer, jwks: Path, **overrides: Any) -> Settings:
     return load_settings(
+        auth_jwks_file=jwks,
+        auth_issuer=ISSUER,
         neo4j_uri=graph_server.bolt_uri,
         neo4j_user=graph_server.user,
         neo4j_password=SecretStr(graph_server.password),
@@ -48,8 +60,30 @@ def settings_for(graph_server: ArcadeDBServer, cache_server: ValkeyServer, **ove
 
 
 @pytest.fixture(scope="session")
-def settings(servers: tuple[ArcadeDBServer, ValkeyServer]) -> Settings:
-    return settings_for(*servers)
+def settings(servers: tuple[ArcadeDBServer, ValkeyServer], keys: tuple[bytes, Path]) -> Settings:
+    return settings_for(*servers, keys[1])
+
+
+MintToken = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def token(keys: tuple[bytes, Path]) -> MintToken:
+    """token(roles=[...], subject=..., department=..., purpose=..., vot=..., ttl=...) -> signed JWT."""
+
+    def mint(roles: list[str] | None = None, subject: str = "staff-1", **kw: Any) -> str:
+        return mint_token(keys[0], issuer=ISSUER, audience="citizen-hub", subject=subject, roles=roles, **kw)
+
+    return mint
+
+
+@pytest.fixture(scope="session")
+def caseworker(token: MintToken) -> dict[str, str]:
+    """Headers of a caseworker working on child maintenance."""
+    return {
+        "authorization": f"Bearer {token(['caseworker'], subject='caseworker-1')}",
+        "x-purpose": "child-maintenance",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +109,20 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def gql(client: httpx.AsyncClient) -> Gql:
-    async def run(query: str, variables: dict[str, Any] | None = None, expect_status: int = 200) -> dict[str, Any]:
-        response = await client.post("/graphql", json={"query": query, "variables": variables or {}})
+def gql(client: httpx.AsyncClient, caseworker: dict[str, str]) -> Gql:
+    """Run a GraphQL document; as the child-maintenance caseworker unless `headers` say otherwise."""
+
+    async def run(
+        query: str,
+        variables: dict[str, Any] | None = None,
+        expect_status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        response = await client.post(
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=caseworker if headers is None else headers,
+        )
         assert response.status_code == expect_status, response.text
         body: dict[str, Any] = response.json()
         return body

@@ -40,7 +40,7 @@ LinkRelationshipResult = Annotated[
 @strawberry.type
 class HouseholdMutation:
     @strawberry.mutation
-    async def link_relationship(self, info: Info, input: LinkRelationshipInput) -> LinkRelationshipResult:
+    async def link_relationship(self, info: Info, input: LinkRelationshipInput) -> LinkRelationshipResult | None:
         try:
             from_id = parse_person_id(input.from_id, "fromId")
             to_id = parse_person_id(input.to_id, "toId")

@@ -12,10 +12,10 @@ from graph import models
 @strawberry.type
 class Address:
     id: strawberry.ID
-    line1: str
+    line1: str | None
     line2: str | None
-    town: str
-    postcode: str
+    town: str | None
+    postcode: str | None
 
     @classmethod
     def from_model(cls, a: models.Address) -> Address:
@@ -24,7 +24,7 @@ class Address:
 
 @strawberry.type(description="A period at an address; `to` is null while the person still lives there.")
 class Residence:
-    address: Address
+    address: Address | None
     from_: date | None = strawberry.field(name="from")
     to: date | None
 
@@ -36,10 +36,10 @@ class Residence:
 @strawberry.type
 class Claim:
     id: strawberry.ID
-    type: str
-    status: str
+    type: str | None
+    status: str | None
     start_date: date | None
-    amount_pence: int = strawberry.field(description="Award per assessment period, in integer pence.")
+    amount_pence: int | None = strawberry.field(description="Award per assessment period, in integer pence.")
 
     @classmethod
     def from_model(cls, c: models.Claim) -> Claim:

@@ -44,7 +44,7 @@ UpdatePersonResult = Annotated[
 @strawberry.type
 class PeopleMutation:
     @strawberry.mutation
-    async def create_person(self, info: Info, input: CreatePersonInput) -> CreatePersonResult:
+    async def create_person(self, info: Info, input: CreatePersonInput) -> CreatePersonResult | None:
         new = NewPerson(
             given_name=input.given_name,
             family_name=input.family_name,
@@ -58,7 +58,7 @@ class PeopleMutation:
         return Person.from_model(created)
 
     @strawberry.mutation
-    async def update_person(self, info: Info, input: UpdatePersonInput) -> UpdatePersonResult:
+    async def update_person(self, info: Info, input: UpdatePersonInput) -> UpdatePersonResult | None:
         changes = PersonChanges(
             given_name=input.given_name,
             family_name=input.family_name,

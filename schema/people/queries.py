@@ -75,6 +75,14 @@ class PersonConnection:
 
 @strawberry.type
 class PeopleQuery:
+    @strawberry.field(description="Your own record (citizens signed in with an identity linked to a person).")
+    async def me(self, info: Info) -> Person | None:
+        principal = info.context.principal
+        if principal is None or principal.person_id is None:
+            return None
+        found = await info.context.loaders.person.load(principal.person_id)
+        return Person.from_model(found) if found else None
+
     @strawberry.field(description="A person by hub id (UUID).")
     async def person(self, info: Info, id: strawberry.ID) -> Person | None:
         found = await info.context.loaders.person.load(parse_person_id(id))
@@ -88,7 +96,7 @@ class PeopleQuery:
     @strawberry.field(description="Search people; ordered by family name, given name, id.")
     async def people(
         self, info: Info, filter: PersonFilterInput, first: int = DEFAULT_PAGE, after: str | None = None
-    ) -> PersonConnection:
+    ) -> PersonConnection | None:
         f = PersonFilter(
             nino=filter.nino,
             family_name=filter.family_name,

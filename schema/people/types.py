@@ -7,23 +7,27 @@ from datetime import date, datetime
 import strawberry
 
 from graph import models
+from schema.audit.types import AccessEntry
 from schema.context import Info
 from schema.household.types import Address, Claim, Residence
 
 PersonStatus = strawberry.enum(models.PersonStatus, name="PersonStatus")
 
 
-@strawberry.type(description="A person in the core citizen record.")
+@strawberry.type(
+    description="A person in the core citizen record. Fields the caller's policy does not allow are null "
+    "with a FORBIDDEN error."
+)
 class Person:
     id: strawberry.ID
-    nino: str = strawberry.field(description="National Insurance number, normalised (e.g. AB123456C).")
-    given_name: str
-    family_name: str
+    nino: str | None = strawberry.field(description="National Insurance number, normalised (e.g. AB123456C).")
+    given_name: str | None
+    family_name: str | None
     date_of_birth: date | None
-    status: PersonStatus  # type: ignore[valid-type]
-    created_at: datetime
-    updated_at: datetime
-    version: int = strawberry.field(description="Optimistic-concurrency version: pass it back to updatePerson.")
+    status: PersonStatus | None  # type: ignore[valid-type]
+    created_at: datetime | None
+    updated_at: datetime | None
+    version: int | None = strawberry.field(description="Optimistic-concurrency version: pass it back to updatePerson.")
 
     @classmethod
     def from_model(cls, p: models.Person) -> Person:
@@ -40,11 +44,11 @@ class Person:
         )
 
     @strawberry.field
-    async def parents(self, info: Info) -> list[Person]:
+    async def parents(self, info: Info) -> list[Person] | None:
         return [Person.from_model(p) for p in await info.context.loaders.parents.load(self.id)]
 
     @strawberry.field
-    async def children(self, info: Info) -> list[Person]:
+    async def children(self, info: Info) -> list[Person] | None:
         return [Person.from_model(p) for p in await info.context.loaders.children.load(self.id)]
 
     @strawberry.field(description="The person's partner, if the record holds one.")
@@ -53,7 +57,7 @@ class Person:
         return Person.from_model(partners[0]) if partners else None
 
     @strawberry.field(description="People this person cares for, with hours of care per week.")
-    async def cares_for(self, info: Info) -> list[Care]:
+    async def cares_for(self, info: Info) -> list[Care] | None:
         cares = await info.context.loaders.cares_for.load(self.id)
         return [Care(person=Person.from_model(c.person), hours_per_week=c.hours_per_week) for c in cares]
 
@@ -65,15 +69,23 @@ class Person:
         return None
 
     @strawberry.field(description="Every address on record, current first, then newest first.")
-    async def address_history(self, info: Info) -> list[Residence]:
+    async def address_history(self, info: Info) -> list[Residence] | None:
         return [Residence.from_model(r) for r in await info.context.loaders.residences.load(self.id)]
 
     @strawberry.field
-    async def claims(self, info: Info) -> list[Claim]:
+    async def claims(self, info: Info) -> list[Claim] | None:
         return [Claim.from_model(c) for c in await info.context.loaders.claims.load(self.id)]
+
+    @strawberry.field(description="Who read this record, newest first (your own reads are left out of yours).")
+    async def access_log(self, info: Info) -> list[AccessEntry] | None:
+        entries = await info.context.loaders.access_log.load(self.id)
+        principal = info.context.principal
+        if principal is not None and principal.person_id == self.id:
+            entries = [e for e in entries if e.actor != principal.subject]
+        return [AccessEntry.from_model(e) for e in entries]
 
 
 @strawberry.type
 class Care:
-    person: Person
-    hours_per_week: int
+    person: Person | None
+    hours_per_week: int | None

@@ -28,11 +28,13 @@ async def test_graphiql_served_in_dev(client: httpx.AsyncClient) -> None:
 
 
 async def test_production_mode_turns_off_introspection_and_graphiql(
-    servers: tuple[ArcadeDBServer, ValkeyServer],
+    servers: tuple[ArcadeDBServer, ValkeyServer], keys: tuple[bytes, Path], caseworker: dict[str, str]
 ) -> None:
-    app = create_app(settings_for(*servers, env="production"))
+    app = create_app(settings_for(*servers, keys[1], env="production"))
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub.test") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://hub.test", headers=caseworker
+        ) as c:
             body = (await c.post("/graphql", json={"query": "{ __schema { types { name } } }"})).json()
             assert body["data"] is None
             assert "introspection" in body["errors"][0]["message"].lower()
@@ -48,15 +50,17 @@ async def timed(coro):  # type: ignore[no-untyped-def]
 
 
 async def test_graph_outage_is_reported_quickly_and_recovered_without_restart(
-    tmp_path: Path, servers: tuple[ArcadeDBServer, ValkeyServer]
+    tmp_path: Path, servers: tuple[ArcadeDBServer, ValkeyServer], keys: tuple[bytes, Path], caseworker: dict[str, str]
 ) -> None:
     _, cache = servers
     first = ArcadeDBServer(tmp_path)
     first.start()
     try:
-        app = create_app(settings_for(first, cache))
+        app = create_app(settings_for(first, cache, keys[1]))
         async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub.test") as c:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://hub.test", headers=caseworker
+            ) as c:
                 nino = random_nino()
                 created = await c.post(
                     "/graphql",
@@ -95,14 +99,18 @@ async def test_graph_outage_is_reported_quickly_and_recovered_without_restart(
         first.stop()
 
 
-async def test_cache_outage_turns_readiness_false(tmp_path: Path, servers: tuple[ArcadeDBServer, ValkeyServer]) -> None:
+async def test_cache_outage_turns_readiness_false(
+    tmp_path: Path, servers: tuple[ArcadeDBServer, ValkeyServer], keys: tuple[bytes, Path], caseworker: dict[str, str]
+) -> None:
     graph_server, _ = servers
     valkey = ValkeyServer(tmp_path)
     valkey.start()
     try:
-        app = create_app(settings_for(graph_server, valkey, ready_timeout=1.0))
+        app = create_app(settings_for(graph_server, valkey, keys[1], ready_timeout=1.0))
         async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub.test") as c:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://hub.test", headers=caseworker
+            ) as c:
                 assert (await c.get("/readyz")).status_code == 200
                 valkey.stop()
                 ready, _ = await timed(c.get("/readyz"))

@@ -54,11 +54,18 @@ def alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
 
 
-def post(port: int, query: str) -> dict:  # type: ignore[type-arg]
+def hub(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def post(port: int, query: str, token: str, purpose: str | None = "child-maintenance") -> dict:  # type: ignore[type-arg]
+    headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
+    if purpose:
+        headers["x-purpose"] = purpose
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"content-type": "application/json"},
+        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(), headers=headers
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())  # type: ignore[no-any-return]
@@ -66,7 +73,7 @@ def post(port: int, query: str) -> dict:  # type: ignore[type-arg]
 
 def run_serve(data_dir: Path, port: int, stop: signal.Signals) -> tuple[dict, str]:  # type: ignore[type-arg]
     env = {**os.environ, "HUB_DATA_DIR": str(data_dir), "HUB_PORT": str(port), "HUB_DEMO_PEOPLE": "40"}
-    for var in ("NEO4J_URI", "REDIS_URL", "HUB_CONFIG"):
+    for var in ("NEO4J_URI", "REDIS_URL", "HUB_CONFIG", "HUB_ENV", "HUB_AUTH_JWKS_FILE", "HUB_AUTH_JWKS_URL"):
         env.pop(var, None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "serve", "--demo"],
@@ -88,11 +95,22 @@ def run_serve(data_dir: Path, port: int, stop: signal.Signals) -> tuple[dict, st
             assert time.monotonic() < deadline, "hub serve did not become ready"
             time.sleep(0.3)
         first = person_id(42, (42 % 100) * 10_000_000 + 0 * _SLOTS)
+        # `hub token` and `hub audit verify` attach to the servers this `hub serve` runs.
+        staff = hub(env, "token", "--role", "caseworker")
+        assert staff.returncode == 0, staff.stderr
         body = post(
             port,
             f'{{ person(id: "{first}") {{ familyName partner {{ familyName }} address {{ postcode }} '
             f"addressHistory {{ from }} claims {{ type }} children {{ parents {{ id }} }} }} }}",
+            staff.stdout.strip(),
         )
+        citizen = hub(env, "token", "--person", first)
+        assert citizen.returncode == 0, citizen.stderr
+        me = post(port, "{ me { id accessLog { actorRole purpose } } }", citizen.stdout.strip(), purpose=None)
+        assert me["data"]["me"]["id"] == first
+        assert {"actorRole": "caseworker", "purpose": "child-maintenance"} in me["data"]["me"]["accessLog"]
+        verify = hub(env, "audit", "verify")
+        assert verify.returncode == 0 and "intact" in verify.stderr, verify.stderr
         children = descendants(proc.pid)
         assert len(children) >= 2, "the embedded graph and cache run as child processes"
         proc.send_signal(stop)
@@ -119,3 +137,14 @@ def test_serve_seeds_answers_and_stops_cleanly(tmp_path: Path) -> None:
     body, err = run_serve(tmp_path, free_port(), signal.SIGTERM)
     assert body["data"]["person"] == person
     assert "seeded 0 people" in err
+
+
+def test_token_command_is_refused_outside_dev(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "HUB_DATA_DIR": str(tmp_path),
+        "HUB_ENV": "production",
+        "HUB_AUTH_JWKS_FILE": str(tmp_path / "k"),
+    }
+    result = hub(env, "token", "--role", "caseworker")
+    assert result.returncode == 2 and "local development only" in result.stderr

@@ -19,7 +19,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_yaml_then_environment(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config.write_text("port: 9100\nenv: production\n")
+    config.write_text("port: 9100\nenv: production\nauth_jwks_url: https://signin.example/.well-known/jwks.json\n")
     s = load_settings()
     assert (s.port, s.env, s.dev) == (9100, "production", False)
     monkeypatch.setenv("HUB_PORT", "9200")
@@ -75,3 +75,17 @@ def test_password_is_secret(config: Path, monkeypatch: pytest.MonkeyPatch) -> No
     s = load_settings()
     assert s.neo4j_password is not None and s.neo4j_password.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(s)
+
+
+def test_production_needs_real_keys_and_refuses_symmetric_algorithms(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config.write_text("env: production\n")
+    with pytest.raises(SettingsError, match="HUB_AUTH_JWKS_URL or HUB_AUTH_JWKS_FILE"):
+        load_settings()
+    config.write_text("auth_algorithms: [RS256, HS256]\n")
+    with pytest.raises(SettingsError, match="only asymmetric algorithms"):
+        load_settings()
+    config.write_text("auth_algorithms: [none]\n")
+    with pytest.raises(SettingsError, match="only asymmetric algorithms"):
+        load_settings()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 from conftest import Gql, MakePerson
 from support import random_nino
 
@@ -90,17 +91,21 @@ async def test_create_rejects_bad_input_as_typed_errors(gql: Gql, family: str, m
     }
 
 
-async def test_wrong_types_and_malformed_documents_are_refused(gql: Gql, client) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_types_and_malformed_documents_are_refused(
+    gql: Gql, client: httpx.AsyncClient, caseworker: dict[str, str]
+) -> None:
     body = await gql(CREATE, {"input": {"givenName": 5, "familyName": "X", "nino": "AB123456C", "dateOfBirth": "no"}})
     assert body["data"] is None
     assert {e["extensions"]["code"] for e in body["errors"]} == {"BAD_USER_INPUT"}
     assert any("Date" in e["message"] for e in body["errors"])
 
-    response = await client.post("/graphql", json={"query": "{ person(id: "})
+    response = await client.post("/graphql", json={"query": "{ person(id: "}, headers=caseworker)
     assert response.status_code in (200, 400)
     assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
 
-    response = await client.post("/graphql", content=b"{not json", headers={"content-type": "application/json"})
+    response = await client.post(
+        "/graphql", content=b"{not json", headers={**caseworker, "content-type": "application/json"}
+    )
     assert response.status_code == 400
 
     body = await gql("{ person(id: 1) { nope } }")
