@@ -13,12 +13,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
@@ -28,7 +29,10 @@ from graph.audit import Actor, record_access
 from graph.driver import Graph
 from graph.errors import GraphUnavailable
 from graph.migrations import migrate
-from hub.auth import PURPOSE_HEADER, Authenticator, AuthError, TokenVerifier, key_source, request_id
+from hub.auth import PURPOSE_HEADER, Authenticator, TokenVerifier, key_source, request_id
+from hub.documents import TrustedDocuments
+from hub.errors import Refusal
+from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from schema import Context, build_schema, schema_fields
 from schema.errors import code_errors
@@ -43,6 +47,7 @@ class Resources:
     graph: Graph
     redis: aioredis.Redis
     authenticator: Authenticator
+    limiter: RateLimiter
 
 
 def connect_graph(settings: Settings) -> Graph:
@@ -74,30 +79,51 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
 
 
 class HubGraphQL(GraphQL[Context, None]):
-    def __init__(self, *args: Any, policy: Policy, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        policy: Policy,
+        max_body_bytes: int,
+        documents: TrustedDocuments | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.policy = policy
+        self.max_body_bytes = max_body_bytes
+        self.documents = documents
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Authenticate before Strawberry sees the request; refuse with 401/403 and a coded error."""
+        """Gate a request before Strawberry sees it: identity, rate, size, trusted documents."""
         if scope["type"] == "http":
             request = Request(scope)
             wants_ide = request.method == "GET" and "text/html" in request.headers.get("accept", "")
             if not (wants_ide and self.graphql_ide):
-                resources: Resources = request.app.state.resources
                 try:
-                    principal = await resources.authenticator.authenticate(
-                        request.headers.get("authorization"), request.headers.get(PURPOSE_HEADER)
-                    )
-                except AuthError as exc:
-                    await auth_refusal(exc)(scope, receive, send)
+                    receive = await self._admit(request, scope, receive)
+                except Refusal as refusal:
+                    await refusal.response()(scope, receive, send)
                     return
                 except GraphUnavailable as exc:
-                    body = {"errors": [{"message": str(exc), "extensions": {"code": exc.code}}]}
-                    await JSONResponse(body, 503)(scope, receive, send)
+                    await Refusal(str(exc), exc.code, 503).response()(scope, receive, send)
                     return
-                scope.setdefault("state", {})["principal"] = principal
         await super().__call__(scope, receive, send)
+
+    async def _admit(self, request: Request, scope: Scope, receive: Receive) -> Receive:
+        resources: Resources = request.app.state.resources
+        principal = await resources.authenticator.authenticate(
+            request.headers.get("authorization"), request.headers.get(PURPOSE_HEADER)
+        )
+        await resources.limiter.check(principal.subject)
+        scope.setdefault("state", {})["principal"] = principal
+        if request.method != "POST":
+            return receive
+        body = await read_body(receive, self.max_body_bytes, request.headers.get("content-length"))
+        if self.documents is not None:
+            body = self.documents.resolve(body)
+        return replay(body)
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         resources: Resources = request.app.state.resources
@@ -145,13 +171,38 @@ def actor_of(principal: Principal | None) -> Actor:
     return Actor(subject=principal.subject, role=role, department=principal.department, purpose=principal.purpose)
 
 
-def auth_refusal(exc: AuthError) -> Response:
-    body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
-    headers = {}
-    if exc.status == 401:
-        description = exc.message.replace('"', "'")
-        headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{description}"'
-    return JSONResponse(body, exc.status, headers=headers)
+async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes:
+    """Read the request body, refusing (413) anything over `limit` bytes without buffering it all."""
+    too_large = Refusal(f"request body over {limit} bytes", "REQUEST_TOO_LARGE", 413)
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Refusal("client disconnected", "BAD_REQUEST", 400)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def replay(body: bytes) -> Receive:
+    """A `receive` that hands the already-read body to the next application."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 async def healthz(request: Request) -> Response:
@@ -189,8 +240,14 @@ def create_app(settings: Settings) -> Starlette:
     )
     policy = load_policy(settings.policy_file, schema_fields(schema))
     keys = key_source(settings)
+    documents = TrustedDocuments.load(settings.trusted_documents) if settings.trusted_documents else None
     graphql = HubGraphQL(
-        schema, graphql_ide="graphiql" if settings.dev else None, allow_queries_via_get=False, policy=policy
+        schema,
+        graphql_ide="graphiql" if settings.dev else None,
+        allow_queries_via_get=True,  # queries only: Strawberry refuses mutations over GET
+        policy=policy,
+        max_body_bytes=settings.max_body_bytes,
+        documents=documents,
     )
 
     @asynccontextmanager
@@ -207,7 +264,8 @@ def create_app(settings: Settings) -> Starlette:
         authenticator = Authenticator(verifier, policy, graph, settings.auth_citizen_source)
         try:
             await migrate(graph)
-            app.state.resources = Resources(graph=graph, redis=cache, authenticator=authenticator)
+            limiter = RateLimiter(cache, settings.rate_limit_per_minute)
+            app.state.resources = Resources(graph=graph, redis=cache, authenticator=authenticator, limiter=limiter)
             yield
         finally:
             await cache.aclose()

@@ -29,6 +29,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from graph.driver import Graph
 from graph.identity import people_for_identities
+from hub.errors import Refusal
 from hub.settings import Settings
 from schema.policy import ROLES, Policy
 from schema.principal import Principal
@@ -39,14 +40,15 @@ _KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
-class AuthError(Exception):
+class AuthError(Refusal):
     """Refused: `status` 401 (who are you?) or 403 (not for this); `code` goes to extensions.code."""
 
     def __init__(self, message: str, code: str = "UNAUTHENTICATED", status: int = 401) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.status = status
+        headers = {}
+        if status == 401:
+            description = message.replace('"', "'")
+            headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{description}"'
+        super().__init__(message, code, status, headers)
 
 
 class KeySource:

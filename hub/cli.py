@@ -46,8 +46,10 @@ def serve(
     import uvicorn
 
     from hub.app import create_app
+    from hub.documents import DocumentError
     from hub.embedded import EmbeddedError
     from hub.services import running_services
+    from schema.policy import PolicyError
 
     settings = _settings()
     _exit_on_sigterm()
@@ -56,8 +58,13 @@ def serve(
         with running_services(settings) as live:
             if demo and live.demo_people:
                 _seed(live, live.demo_people, 42)
+            try:
+                application = create_app(live)
+            except (PolicyError, DocumentError) as exc:
+                err.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(2) from None
             uvicorn.run(
-                create_app(live),
+                application,
                 host=host or live.host,
                 port=port or live.port,
                 loop="uvloop",

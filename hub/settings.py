@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     auth_citizen_source: str = _f("govuk-one-login", "HUB_AUTH_CITIZEN_SOURCE", "auth_citizen_source")
     policy_file: Path = _f(DEFAULT_POLICY, "HUB_POLICY_FILE", "policy_file")
 
+    max_body_bytes: int = _f(256 * 1024, "HUB_MAX_BODY_BYTES", "max_body_bytes", ge=1024)
+    rate_limit_per_minute: int = _f(600, "HUB_RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute", ge=0)
+    trusted_documents: Path | None = _f(None, "HUB_TRUSTED_DOCUMENTS", "trusted_documents")
+
     demo_people: int = _f(2000, "HUB_DEMO_PEOPLE", "demo_people", ge=0)
     max_query_depth: int = _f(12, "HUB_MAX_QUERY_DEPTH", "max_query_depth", ge=1)
     max_aliases: int = _f(30, "HUB_MAX_ALIASES", "max_aliases", ge=1)
