@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -207,6 +208,50 @@ def _link_dev_citizen(settings: Settings, person_id: str, subject: str) -> None:
     except (EmbeddedError, GraphError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
+
+
+@app.command("export")
+def export_command(
+    person: Annotated[str, typer.Option(help="The person's hub id.")],
+    output: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+) -> None:
+    """Subject access: everything held about a person as one JSON document (the export is audited)."""
+    import getpass
+    import uuid
+
+    import orjson
+
+    from graph.audit import Actor, record_access
+    from graph.errors import GraphError
+    from graph.export import subject_access
+    from hub.app import connect_graph
+    from hub.embedded import EmbeddedError
+    from hub.services import running_services
+
+    async def run(live: Settings) -> dict[str, object]:
+        graph = connect_graph(live)
+        try:
+            document = await subject_access(graph, person)
+            actor = Actor(
+                subject=f"cli:{getpass.getuser()}", role="operator", department=None, purpose="subject-access"
+            )
+            await record_access(graph, actor, f"export-{uuid.uuid4()}", {person: ["subjectAccessExport"]})
+            return document
+        finally:
+            await graph.close()
+
+    try:
+        with running_services(_settings(), cache=False) as live:
+            document = asyncio.run(run(live))
+    except (EmbeddedError, GraphError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    data = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+    if output:
+        output.write_bytes(data)
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.buffer.write(data)
 
 
 audit_app = typer.Typer(help="The audit trail of personal-data reads.", no_args_is_help=True)

@@ -1,0 +1,120 @@
+"""Per-connector metrics: counters and a latency window, read as an immutable snapshot.
+
+Counters are plain integers mutated on the event loop (no locks needed). Latency keeps the most recent
+attempts in a bounded window: percentiles over recent behaviour are what a steward's health view needs,
+and memory stays constant however long the process runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from connectors.errors import ErrorCode
+
+__all__ = ["ConnectorStats", "LatencyWindow", "StatsSnapshot"]
+
+
+class LatencyWindow:
+    def __init__(self, size: int = 2048) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
+        self.count = 0
+
+    def add(self, seconds: float) -> None:
+        self._samples.append(seconds)
+        self.count += 1
+
+    def percentile(self, q: float) -> float | None:
+        """Nearest-rank percentile (``q`` in 0..100) of the window, in seconds; None when empty."""
+        if not self._samples:
+            return None
+        ordered = sorted(self._samples)
+        rank = max(1, math.ceil(q / 100 * len(ordered)))
+        return ordered[rank - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSnapshot:
+    connector: str
+    enabled: bool
+    breaker_state: str
+    breaker_opened: int
+    calls: int  # fetch() calls
+    keys: int  # keys asked for in those calls
+    cache_hits: int
+    cache_misses: int
+    stale_served: int
+    cache_errors: int
+    coalesced: int  # keys that joined a load already in flight instead of starting one
+    upstream_calls: int  # batched upstream calls started (one per chunk of keys)
+    upstream_attempts: int
+    retries: int
+    errors: dict[str, int]  # per error code: failed upstream calls, and keys an answer got wrong
+    timeouts: int
+    rejected: int  # refused locally: breaker open or bulkhead full
+    in_flight: int
+    waiting: int
+    latency_ms: dict[str, float | None]  # p50 / p95 / p99 / max of upstream attempts
+
+
+@dataclass(slots=True)
+class ConnectorStats:
+    calls: int = 0
+    keys: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    stale_served: int = 0
+    coalesced: int = 0
+    upstream_calls: int = 0
+    upstream_attempts: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    rejected: int = 0
+    errors: Counter[ErrorCode] = field(default_factory=Counter)
+    latency: LatencyWindow = field(default_factory=LatencyWindow)
+
+    def failed(self, code: ErrorCode, *, rejected: bool = False) -> None:
+        self.errors[code] += 1
+        if code is ErrorCode.CONNECTOR_TIMEOUT:
+            self.timeouts += 1
+        if rejected:
+            self.rejected += 1
+
+    def snapshot(
+        self,
+        *,
+        connector: str,
+        enabled: bool,
+        breaker_state: str,
+        breaker_opened: int,
+        cache_errors: int,
+        in_flight: int,
+        waiting: int,
+    ) -> StatsSnapshot:
+        def ms(q: float) -> float | None:
+            value = self.latency.percentile(q)
+            return None if value is None else round(value * 1000, 3)
+
+        return StatsSnapshot(
+            connector=connector,
+            enabled=enabled,
+            breaker_state=breaker_state,
+            breaker_opened=breaker_opened,
+            calls=self.calls,
+            keys=self.keys,
+            cache_hits=self.cache_hits,
+            cache_misses=self.cache_misses,
+            stale_served=self.stale_served,
+            cache_errors=cache_errors,
+            coalesced=self.coalesced,
+            upstream_calls=self.upstream_calls,
+            upstream_attempts=self.upstream_attempts,
+            retries=self.retries,
+            errors={code.value: n for code, n in sorted(self.errors.items())},
+            timeouts=self.timeouts,
+            rejected=self.rejected,
+            in_flight=in_flight,
+            waiting=waiting,
+            latency_ms={"p50": ms(50), "p95": ms(95), "p99": ms(99), "max": ms(100)},
+        )
