@@ -236,7 +236,10 @@ async def readyz(request: Request) -> Response:
 
 def create_app(settings: Settings) -> Starlette:
     schema = build_schema(
-        introspection=settings.dev, max_depth=settings.max_query_depth, max_aliases=settings.max_aliases
+        introspection=settings.dev,
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_aliases,
+        max_cost=settings.max_query_cost,
     )
     policy = load_policy(settings.policy_file, schema_fields(schema))
     keys = key_source(settings)

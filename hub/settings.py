@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     demo_people: int = _f(2000, "HUB_DEMO_PEOPLE", "demo_people", ge=0)
     max_query_depth: int = _f(12, "HUB_MAX_QUERY_DEPTH", "max_query_depth", ge=1)
     max_aliases: int = _f(30, "HUB_MAX_ALIASES", "max_aliases", ge=1)
+    max_query_cost: int = _f(5000, "HUB_MAX_QUERY_COST", "max_query_cost", ge=1)
     ready_timeout: float = _f(2.0, "HUB_READY_TIMEOUT", "ready_timeout", gt=0)
 
     @property

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -19,23 +20,31 @@ from strawberry.tools import merge_types
 from schema.audit.queries import AuditQuery
 from schema.context import Context
 from schema.errors import ErrorCodes
+from schema.export.queries import ExportQuery
 from schema.household.mutations import HouseholdMutation
+from schema.limits import cost_limit_rule
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
 from schema.permissions import FieldPolicy
 
 __all__ = ["Context", "build_schema"]
 
-Query = merge_types("Query", (PeopleQuery, AuditQuery))
+Query = merge_types("Query", (PeopleQuery, AuditQuery, ExportQuery))
 Mutation = merge_types("Mutation", (PeopleMutation, HouseholdMutation))
 
 
 def build_schema(
-    *, introspection: bool = True, max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000
+    *,
+    introspection: bool = True,
+    max_depth: int = 12,
+    max_aliases: int = 30,
+    max_tokens: int = 5000,
+    max_cost: int = 5000,
 ) -> strawberry.Schema:
     # Parsing and validation dominate a small request unless cached (shared PLATFORM.md: ~5 ms).
     # Factories, not instances: an extension instance must not be shared between requests.
     # The parser and validation caches live at module level, so they are shared all the same.
+    cost_rule = cost_limit_rule(max_cost)  # one class, so the validation cache keys stay stable
     extensions: list[Callable[[], SchemaExtension]] = [
         ErrorCodes,
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
@@ -43,6 +52,7 @@ def build_schema(
         lambda: ValidationCache(maxsize=1024),
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: AddValidationRules([cost_rule]),
         FieldPolicy,
     ]
     if not introspection:

@@ -118,3 +118,16 @@ async def test_trusted_documents_mode(
             response = await c.post("/graphql", json=attempt)
             assert response.status_code == 400
             assert response.json()["errors"][0]["extensions"]["code"] == "UNTRUSTED_DOCUMENT"
+
+
+async def test_costly_documents_are_refused_before_execution(
+    client: httpx.AsyncClient, caseworker: dict[str, str]
+) -> None:
+    wide = """{ people(filter: {familyName: "A"}, first: 100) {
+        nodes { children { parents { claims { id type } addressHistory { from } } } } } }"""
+    body = (await client.post("/graphql", json={"query": wide}, headers=caseworker)).json()
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY" and error["extensions"]["cost"] > 5000
+    modest = '{ people(filter: {familyName: "A"}, first: 10) { nodes { children { givenName } } } }'
+    assert "errors" not in (await client.post("/graphql", json={"query": modest}, headers=caseworker)).json()

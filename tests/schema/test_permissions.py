@@ -211,3 +211,19 @@ async def test_partner_cannot_reach_beyond_its_agreement_through_mutations_or_se
         f'{{ people(filter: {{familyName: "{mum.family_name}"}}) {{ nodes {{ nino }} }} }}', headers=headers
     )
     assert body["data"] == {"people": None} and mum.nino not in str(body)
+
+
+async def test_subject_access_export_is_the_citizens_own(
+    gql: Gql, token: MintToken, household_ids: dict[str, Any]
+) -> None:
+    citizen = headers_for("citizen", token, household_ids["subject"])
+    mum, dad = household_ids["people"]["mum"], household_ids["people"]["dad"]
+    body = await gql("{ subjectAccessExport }", headers=citizen)
+    doc = body["data"]["subjectAccessExport"]
+    assert doc["person"]["nino"] == mum.nino and doc["claims"][0]["amountPence"] == 10235
+    assert {r["type"] for r in doc["relationships"]} == {"PARENT_OF", "PARTNER_OF", "CARES_FOR"}
+    body = await gql(f'{{ subjectAccessExport(personId: "{dad.id}") }}', headers=citizen)
+    assert body["data"] == {"subjectAccessExport": None} and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert dad.nino not in str(body)
+    body = await gql(f'{{ subjectAccessExport(personId: "{mum.id}") }}')  # a caseworker has no such grant
+    assert body["data"] == {"subjectAccessExport": None}
