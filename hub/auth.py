@@ -54,11 +54,17 @@ class AuthError(Refusal):
 class KeySource:
     """Verification keys by `kid`, from a JWKS file or URL."""
 
-    def __init__(self, *, file: Path | None = None, url: str | None = None) -> None:
+    def __init__(self, *, file: Path | None = None, url: str | None = None, refetch_cooldown: float = 30) -> None:
+        """`refetch_cooldown`: at most one forced re-fetch per this many seconds, so tokens naming made-up
+        `kid`s cannot turn the hub into a flood of requests to the identity provider."""
         if (file is None) == (url is None):
             raise ValueError("give exactly one of a JWKS file or URL")
         self.file = file
-        self.client = PyJWKClient(url, cache_jwk_set=True, lifespan=300, timeout=5) if url else None
+        self.client = (
+            PyJWKClient(url, cache_jwk_set=True, lifespan=300, timeout=5, cooldown_duration=refetch_cooldown)
+            if url
+            else None
+        )
         self._mtime = -1.0
         self._keys: dict[str, PyJWK] = {}
 

@@ -65,7 +65,7 @@ async def check(client: httpx.AsyncClient, document: str) -> None:
         assert code in ALLOWED, (document, body)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(document=from_schema(SDL, custom_scalars=SCALARS, mode=Mode.POSITIVE))
 async def test_valid_generated_documents_get_data_or_coded_errors(
     fuzz_client: httpx.AsyncClient, document: str
@@ -73,7 +73,7 @@ async def test_valid_generated_documents_get_data_or_coded_errors(
     await check(fuzz_client, document)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=700, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(document=from_schema(SDL, custom_scalars=SCALARS, mode=Mode.NEGATIVE))
 async def test_invalid_generated_documents_are_refused_cleanly(fuzz_client: httpx.AsyncClient, document: str) -> None:
     await check(fuzz_client, document)
