@@ -3,26 +3,34 @@
 One `AccessEvent` per request that read personal data, linked to each person read by an
 `ACCESSED {fields}` relationship. Events form hash chains: each event stores the hash of the
 previous event in its chain, and its own hash over its content, so an edited event no longer
-matches its hash and a deleted one leaves a gap in the sequence. Chains are partitioned (by request
-id) so concurrent requests do not all queue on one chain head; the head row is locked write-first
-(the same pattern as optimistic concurrency in PLATFORM.md), so a chain never forks.
+matches its hash and a deleted one leaves a gap in the sequence.
+
+Each hub process appends to a chain of its own through one `AuditTrail` writer that batches the
+events of concurrent requests into one transaction (each request still waits for its event to be
+committed). Concurrent single-event transactions contend on the graph server (ArcadeDB reports
+page and edge-list conflicts, retried after a second or more); one writer per process does not.
+The chain head is still locked write-first, so even two writers on one chain could never fork it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import uuid
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
+from neo4j.exceptions import ConstraintError
 
 from graph.driver import Graph, Tx
 
-PARTITIONS = 8
 GENESIS = "0" * 64
+DEFAULT_CHAIN = "default"
+MAX_BATCH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +55,7 @@ class AccessEntry:
 
 
 def _content(props: Mapping[str, object]) -> bytes:
-    keys = ("id", "at", "actor", "actorRole", "actorDepartment", "purpose", "requestId", "reads", "partition", "seq")
+    keys = ("id", "at", "actor", "actorRole", "actorDepartment", "purpose", "requestId", "reads", "chain", "seq")
     return orjson.dumps({k: props.get(k) for k in keys}, option=orjson.OPT_SORT_KEYS)
 
 
@@ -55,56 +63,127 @@ def event_hash(prev: str, props: Mapping[str, object]) -> str:
     return hashlib.sha256(prev.encode() + _content(props)).hexdigest()
 
 
-async def ensure_chains(graph: Graph) -> None:
+async def ensure_chain(graph: Graph, chain: str) -> None:
     async def work(tx: Tx) -> None:
         await tx.fetch(
-            "UNWIND range(0, $n - 1) AS k MERGE (c:AuditChain {partition: k}) "
-            "ON CREATE SET c.seq = 0, c.head = $genesis",
-            {"n": PARTITIONS, "genesis": GENESIS},
+            "MERGE (c:AuditChain {id: $chain}) ON CREATE SET c.seq = 0, c.head = $genesis",
+            {"chain": chain, "genesis": GENESIS},
         )
 
-    await graph.write(work)
+    try:
+        await graph.write(work)
+    except ConstraintError:
+        pass  # created concurrently by another writer (ArcadeDB's MERGE raises instead of matching)
 
 
-async def record_access(
-    graph: Graph, actor: Actor, request_id: str, reads: Mapping[str, Sequence[str]], at: datetime | None = None
-) -> str:
-    """Durably record that `actor` read `reads` ({person id: fields}); returns the event id."""
-    at = at or datetime.now(UTC)
-    partition = zlib.crc32(request_id.encode()) % PARTITIONS
+def new_event(
+    actor: Actor, request_id: str, reads: Mapping[str, Sequence[str]], at: datetime | None = None
+) -> dict[str, Any]:
+    """An event's content, before it takes its place (chain, seq, hashes) in a chain."""
     reads_list = [[pid, sorted(set(fields))] for pid, fields in sorted(reads.items())]
-    base = {
+    return {
         "id": str(uuid.uuid4()),
-        "at": at.isoformat(timespec="microseconds"),
+        "at": (at or datetime.now(UTC)).isoformat(timespec="microseconds"),
         "actor": actor.subject,
         "actorRole": actor.role,
         "actorDepartment": actor.department,
         "purpose": actor.purpose,
         "requestId": request_id,
         "reads": orjson.dumps(reads_list).decode(),
-        "partition": partition,
     }
 
-    async def work(tx: Tx) -> str:
-        # Write first: bumping seq takes the row lock, so concurrent writers to this chain queue here.
+
+async def append_events(graph: Graph, chain: str, events: Sequence[dict[str, Any]]) -> None:
+    """Append `events` to `chain` in one transaction (all or none)."""
+
+    async def work(tx: Tx) -> None:
+        # Write first: bumping seq takes the row lock, so a second writer on this chain would queue here.
         head = await tx.fetch_one(
-            "MATCH (c:AuditChain {partition: $k}) SET c.seq = c.seq + 1 RETURN c.seq AS seq, c.head AS head",
-            {"k": partition},
+            "MATCH (c:AuditChain {id: $chain}) SET c.seq = c.seq + $n RETURN c.seq - $n AS seq, c.head AS head",
+            {"chain": chain, "n": len(events)},
         )
         if head is None:
-            raise RuntimeError("audit chains are missing: run migrations")
-        props = {**base, "seq": head["seq"], "prevHash": head["head"]}
-        props["hash"] = event_hash(head["head"], props)
+            raise RuntimeError(f"audit chain {chain} does not exist")
+        prev, seq = head["head"], head["seq"]
+        rows = []
+        for event in events:
+            seq += 1
+            props = {**event, "chain": chain, "seq": seq, "prevHash": prev}
+            props["hash"] = prev = event_hash(prev, props)
+            reads = [{"person": p, "fields": f} for p, f in orjson.loads(event["reads"])]
+            rows.append({"props": props, "reads": reads})
         await tx.fetch(
-            "MATCH (c:AuditChain {partition: $k}) SET c.head = $props.hash "
-            "CREATE (e:AccessEvent) SET e = $props "
-            "WITH e UNWIND $reads AS r MATCH (p:Person {id: r.person}) "
+            "MATCH (c:AuditChain {id: $chain}) SET c.head = $head "
+            "WITH c UNWIND $rows AS row CREATE (e:AccessEvent) SET e = row.props "
+            "WITH e, row UNWIND row.reads AS r MATCH (p:Person {id: r.person}) "
             "CREATE (e)-[:ACCESSED {fields: r.fields}]->(p)",
-            {"k": partition, "props": props, "reads": [{"person": p, "fields": f} for p, f in reads_list]},
+            {"chain": chain, "head": prev, "rows": rows},
         )
-        return str(props["id"])
 
-    return await graph.write(work)
+    await graph.write(work)
+
+
+async def record_access(
+    graph: Graph,
+    actor: Actor,
+    request_id: str,
+    reads: Mapping[str, Sequence[str]],
+    at: datetime | None = None,
+    chain: str = DEFAULT_CHAIN,
+) -> str:
+    """Durably record one access on `chain` (for one-off writers such as the CLI); returns the event id."""
+    event = new_event(actor, request_id, reads, at)
+    await ensure_chain(graph, chain)
+    await append_events(graph, chain, [event])
+    return str(event["id"])
+
+
+class AuditTrail:
+    """This process's audit writer: batches concurrent requests' events into one transaction each.
+
+    `record` returns once the event is committed, so a response never leaves before its record.
+    """
+
+    def __init__(self, graph: Graph, chain: str | None = None) -> None:
+        self.graph = graph
+        self.chain = chain or f"hub-{uuid.uuid4()}"
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[str]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await ensure_chain(self.graph, self.chain)
+        self._task = asyncio.create_task(self._drain(), name="audit-writer")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            while not self._queue.empty():
+                await asyncio.sleep(0.01)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def record(self, actor: Actor, request_id: str, reads: Mapping[str, Sequence[str]]) -> str:
+        if self._task is None or self._task.done():
+            raise RuntimeError("the audit writer is not running")
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((new_event(actor, request_id, reads), future))
+        return await future
+
+    async def _drain(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await append_events(self.graph, self.chain, [event for event, _ in batch])
+            except Exception as exc:  # every waiting request learns its record was not written
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for event, future in batch:
+                    if not future.done():
+                        future.set_result(str(event["id"]))
 
 
 def _entry(row: dict[str, object]) -> AccessEntry:
@@ -162,10 +241,10 @@ async def verify_chains(graph: Graph) -> list[str]:
 
     async def work(tx: Tx) -> list[str]:
         problems: list[str] = []
-        chains = await tx.fetch("MATCH (c:AuditChain) RETURN c.partition AS k, c.seq AS seq, c.head AS head")
-        for chain in sorted(chains, key=lambda c: c["k"]):
+        chains = await tx.fetch("MATCH (c:AuditChain) RETURN c.id AS k, c.seq AS seq, c.head AS head")
+        for chain in sorted(chains, key=lambda c: str(c["k"])):
             k = chain["k"]
-            rows = await tx.fetch("MATCH (e:AccessEvent {partition: $k}) RETURN e {.*} AS e ORDER BY e.seq", {"k": k})
+            rows = await tx.fetch("MATCH (e:AccessEvent {chain: $k}) RETURN e {.*} AS e ORDER BY e.seq", {"k": k})
             prev, expected_seq = GENESIS, 1
             for row in rows:
                 e = row["e"]

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import neo4j
 from neo4j import AsyncGraphDatabase, AsyncManagedTransaction
-from neo4j.exceptions import AuthError, DriverError, ServiceUnavailable, SessionExpired
+from neo4j.exceptions import AuthError, DriverError, ServiceUnavailable, SessionExpired, TransientError
 
-from graph.errors import GraphUnavailable
+from graph.errors import GraphBusy, GraphUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -42,15 +43,17 @@ class GraphStats:
 class Tx:
     """A managed transaction as repositories see it."""
 
-    __slots__ = ("_tx", "_stats")
+    __slots__ = ("_tx", "_stats", "sent")
 
     def __init__(self, tx: AsyncManagedTransaction, stats: GraphStats) -> None:
         self._tx = tx
         self._stats = stats
+        self.sent = 0  # statements sent by this transaction (retries get a new Tx)
 
     async def fetch(self, query: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run one parameterised statement and return its records as dicts."""
         self._stats.round_trips += 1
+        self.sent += 1
         result = await self._tx.run(query, params or {})
         return [record.data() async for record in result]
 
@@ -62,6 +65,21 @@ class Tx:
 Work = Callable[[Tx], Awaitable[T]]
 
 
+class Instrument(Protocol):
+    """Receives timings of graph transactions (the hub turns them into metrics)."""
+
+    def started(self) -> None: ...
+
+    def finished(self, function: str, statements: int, seconds: float) -> None: ...
+
+
+def work_label(work: Callable[..., object]) -> str:
+    """'person._get_by' for a transaction function defined inside graph/person.py's `_get_by`."""
+    module = getattr(work, "__module__", "") or ""
+    qualname = getattr(work, "__qualname__", "work").split(".<locals>")[0]
+    return f"{module.removeprefix('graph.')}.{qualname}"
+
+
 class Graph:
     """The hub's handle on the graph server: one per process, shared by every request."""
 
@@ -69,6 +87,7 @@ class Graph:
         self.driver = driver
         self.database = database
         self.stats = GraphStats()
+        self.instrument: Instrument | None = None
 
     @classmethod
     def connect(
@@ -104,11 +123,28 @@ class Graph:
 
     async def _run(self, work: Work[T], *, write: bool) -> T:
         stats = self.stats
+        instrument = self.instrument
+        sent = 0
+        started = time.perf_counter()
+        if instrument is not None:
+            instrument.started()
 
         async def tx_fn(tx: AsyncManagedTransaction) -> T:
+            nonlocal sent
             stats.transactions += 1
-            return await work(Tx(tx, stats))
+            wrapped = Tx(tx, stats)
+            try:
+                return await work(wrapped)
+            finally:
+                sent += wrapped.sent
 
+        try:
+            return await self._session_run(tx_fn, write)
+        finally:
+            if instrument is not None:
+                instrument.finished(work_label(work), sent, time.perf_counter() - started)
+
+    async def _session_run(self, tx_fn: Callable[[AsyncManagedTransaction], Awaitable[T]], write: bool) -> T:
         try:
             async with self.driver.session(database=self.database) as session:
                 if write:
@@ -117,6 +153,10 @@ class Graph:
         except (TimeoutError, ServiceUnavailable, SessionExpired, OSError) as exc:
             log.warning("graph unavailable: %s", type(exc).__name__)
             raise GraphUnavailable() from exc
+        except TransientError as exc:
+            # The driver retried deadlocks and conflicts for max_transaction_retry_time and gave up.
+            log.warning("graph busy: %s", exc.code)
+            raise GraphBusy() from exc
         except AuthError as exc:
             log.error("graph refused the hub's credentials")
             raise GraphUnavailable("The person graph refused the hub's credentials.") from exc

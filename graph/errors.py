@@ -22,6 +22,15 @@ class GraphUnavailable(GraphError):
         super().__init__(message)
 
 
+class GraphBusy(GraphError):
+    """A write kept colliding with concurrent writes until its retry budget ran out; safe to retry."""
+
+    code = "GRAPH_BUSY"
+
+    def __init__(self, message: str = "The person graph is busy with conflicting changes; try again.") -> None:
+        super().__init__(message)
+
+
 class InvalidValue(GraphError, ValueError):
     """A value failed validation before reaching the graph (bad NINO, empty name, ...)."""
 

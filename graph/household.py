@@ -7,6 +7,7 @@ result per id, in order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from graph.driver import Graph, Tx
@@ -159,3 +160,75 @@ async def link(
         return people[from_id], people[to_id]
 
     return await graph.write(work)
+
+
+@dataclass(frozen=True, slots=True)
+class Household:
+    """Everything around one person that the household fields read, fetched together."""
+
+    parents: list[Person]
+    children: list[Person]
+    partners: list[Person]
+    cares: list[Care]
+    residences: list[Residence]
+    claims: list[Claim]
+
+
+_P = PERSON_PROJECTION
+_HOUSEHOLD = f"""
+UNWIND $ids AS i
+MATCH (p:Person {{id: i}})
+RETURN i,
+  COLLECT {{ MATCH (p)<-[:PARENT_OF]-(o:Person) RETURN o {_P} ORDER BY o.dateOfBirth, o.id }} AS parents,
+  COLLECT {{ MATCH (p)-[:PARENT_OF]->(o:Person) RETURN o {_P} ORDER BY o.dateOfBirth, o.id }} AS children,
+  COLLECT {{ MATCH (p)-[:PARTNER_OF]-(o:Person) RETURN o {_P} ORDER BY o.dateOfBirth, o.id }} AS partners,
+  COLLECT {{ MATCH (p)-[c:CARES_FOR]->(o:Person) RETURN c {{.hoursPerWeek, person: o {_P}}} ORDER BY o.id }} AS cares,
+  COLLECT {{ MATCH (p)-[r:LIVES_AT]->(a:Address)
+            RETURN r {{.from, .to, address: a {{.id, .line1, .line2, .town, .postcode}}}} }} AS residences,
+  COLLECT {{ MATCH (p)-[:HAS_CLAIM]->(c:Claim)
+            RETURN c {{.id, .type, .status, .startDate, .amountPence}} ORDER BY c.startDate DESC, c.id }} AS claims
+"""
+
+
+def _claim(c: dict[str, Any]) -> Claim:
+    return Claim(
+        id=c["id"],
+        type=c["type"],
+        status=c["status"],
+        start_date=to_native(c.get("startDate")),
+        amount_pence=c["amountPence"],
+    )
+
+
+async def households_of(graph: Graph, ids: Sequence[str]) -> list[Household | None]:
+    """One statement for the whole household of each person in a batch (None for unknown ids).
+
+    The household fields of a Person are usually asked for together (a caseworker's screen), so
+    fetching them together costs one round trip per level of nesting instead of one per field.
+    """
+
+    async def work(tx: Tx) -> list[Household | None]:
+        found: dict[str, Household] = {}
+        for row in await tx.fetch(_HOUSEHOLD, {"ids": list(ids)}):
+            residences = [
+                Residence(
+                    address=_address(r["address"]), from_date=to_native(r.get("from")), to_date=to_native(r.get("to"))
+                )
+                for r in row["residences"]
+            ]
+            residences.sort(key=lambda r: (r.to_date is not None, -(r.from_date.toordinal() if r.from_date else 0)))
+            found[row["i"]] = Household(
+                parents=[person_from_row(o) for o in row["parents"]],
+                children=[person_from_row(o) for o in row["children"]],
+                partners=[person_from_row(o) for o in row["partners"]],
+                cares=[
+                    Care(person=person_from_row(c["person"]), hours_per_week=c["hoursPerWeek"]) for c in row["cares"]
+                ],
+                residences=residences,
+                claims=[_claim(c) for c in row["claims"]],
+            )
+        return [found.get(i) for i in ids]
+
+    if not ids:
+        return []
+    return await graph.read(work)

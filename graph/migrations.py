@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from graph.audit import ensure_chains
 from graph.driver import Graph, Tx
 
 MIGRATIONS: tuple[str, ...] = (
@@ -13,12 +12,19 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE CONSTRAINT seed_batch_key IF NOT EXISTS FOR (s:SeedBatch) REQUIRE s.key IS UNIQUE",
     "CREATE CONSTRAINT external_identity_key IF NOT EXISTS FOR (x:ExternalIdentity) REQUIRE x.key IS UNIQUE",
     "CREATE CONSTRAINT access_event_id IF NOT EXISTS FOR (e:AccessEvent) REQUIRE e.id IS UNIQUE",
-    "CREATE CONSTRAINT audit_chain_partition IF NOT EXISTS FOR (c:AuditChain) REQUIRE c.partition IS UNIQUE",
+    "CREATE CONSTRAINT audit_chain_id IF NOT EXISTS FOR (c:AuditChain) REQUIRE c.id IS UNIQUE",
     "CREATE INDEX access_event_actor IF NOT EXISTS FOR (e:AccessEvent) ON (e.actor)",
-    "CREATE INDEX access_event_partition IF NOT EXISTS FOR (e:AccessEvent) ON (e.partition)",
+    "CREATE INDEX access_event_chain IF NOT EXISTS FOR (e:AccessEvent) ON (e.chain)",
     "CREATE INDEX person_family_name_key IF NOT EXISTS FOR (p:Person) ON (p.familyNameKey)",
     "CREATE INDEX person_date_of_birth IF NOT EXISTS FOR (p:Person) ON (p.dateOfBirth)",
     "CREATE INDEX address_postcode IF NOT EXISTS FOR (a:Address) ON (a.postcode)",
+    "CREATE CONSTRAINT maintenance_case_id IF NOT EXISTS FOR (c:MaintenanceCase) REQUIRE c.id IS UNIQUE",
+    "CREATE CONSTRAINT schedule_id IF NOT EXISTS FOR (s:Schedule) REQUIRE s.id IS UNIQUE",
+    "CREATE CONSTRAINT payment_id IF NOT EXISTS FOR (p:Payment) REQUIRE p.id IS UNIQUE",
+    "CREATE CONSTRAINT payment_receipt_key IF NOT EXISTS FOR (p:Payment) REQUIRE p.receiptKey IS UNIQUE",
+    # identity resolution (graph.linkage): the full-name blocking rule, and the review queue
+    "CREATE INDEX person_family_given_key IF NOT EXISTS FOR (p:Person) ON (p.familyNameKey, p.givenNameKey)",
+    "CREATE INDEX external_identity_review IF NOT EXISTS FOR (x:ExternalIdentity) ON (x.reviewStatus)",
 )
 
 
@@ -30,7 +36,6 @@ async def migrate(graph: Graph) -> None:
             await tx.fetch(statement)
 
         await graph.write(work)
-    await ensure_chains(graph)
 
 
 async def schema_names(graph: Graph) -> set[str]:

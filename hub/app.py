@@ -7,7 +7,9 @@ every request; nothing opens a connection at import time.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -25,13 +28,15 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
-from graph.audit import Actor, record_access
+from graph.audit import Actor, AuditTrail
 from graph.driver import Graph
 from graph.errors import GraphUnavailable
 from graph.migrations import migrate
-from hub.auth import PURPOSE_HEADER, Authenticator, TokenVerifier, key_source, request_id
+from hub import metrics
+from hub.auth import PURPOSE_HEADER, Authenticator, TokenVerifier, key_source
 from hub.documents import TrustedDocuments
 from hub.errors import Refusal
+from hub.logs import RequestContext, request_id_from
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from schema import Context, build_schema, schema_fields
@@ -48,6 +53,7 @@ class Resources:
     redis: aioredis.Redis
     authenticator: Authenticator
     limiter: RateLimiter
+    audit: AuditTrail
 
 
 def connect_graph(settings: Settings) -> Graph:
@@ -104,9 +110,11 @@ class HubGraphQL(GraphQL[Context, None]):
                 try:
                     receive = await self._admit(request, scope, receive)
                 except Refusal as refusal:
+                    metrics.REFUSALS.labels(refusal.code).inc()
                     await refusal.response()(scope, receive, send)
                     return
                 except GraphUnavailable as exc:
+                    metrics.REFUSALS.labels(exc.code).inc()
                     await Refusal(str(exc), exc.code, 503).response()(scope, receive, send)
                     return
         await super().__call__(scope, receive, send)
@@ -117,12 +125,16 @@ class HubGraphQL(GraphQL[Context, None]):
             request.headers.get("authorization"), request.headers.get(PURPOSE_HEADER)
         )
         await resources.limiter.check(principal.subject)
-        scope.setdefault("state", {})["principal"] = principal
+        state = scope.setdefault("state", {})
+        state["principal"] = principal
+        state["started"] = time.perf_counter()
         if request.method != "POST":
+            state["operation"] = metrics.operation_label(request.query_params.get("operationName"))
             return receive
         body = await read_body(receive, self.max_body_bytes, request.headers.get("content-length"))
         if self.documents is not None:
             body = self.documents.resolve(body)
+        state["operation"] = metrics.operation_label(_operation_name(body))
         return replay(body)
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
@@ -134,7 +146,7 @@ class HubGraphQL(GraphQL[Context, None]):
             principal=principal,
             access=self.policy.access_for(principal) if principal else DENY,
             verified=self.policy.verified(principal) if principal else False,
-            request_id=request_id(request.headers.get("x-request-id")),
+            request_id=getattr(request.state, "request_id", None) or request_id_from(None),
             request=request,
         )
         request.state.context = context
@@ -145,14 +157,18 @@ class HubGraphQL(GraphQL[Context, None]):
         # syntax error, so codes are made sure of here too.
         if result.errors:
             result.errors = code_errors(result.errors)
+        observe(request, result)
         context: Context | None = getattr(request.state, "context", None)
         if context is not None and context.reads:
             # The audit record is durable before any personal data leaves; if it cannot be
             # written, the data does not leave either.
+            resources: Resources = request.app.state.resources
             try:
-                await record_access(context.graph, actor_of(context.principal), context.request_id, context.reads)
-            except GraphUnavailable:
-                log.error("audit trail unavailable: response withheld (request %s)", context.request_id)
+                await resources.audit.record(actor_of(context.principal), context.request_id, context.reads)
+                metrics.AUDIT_WRITES.labels("ok").inc()
+            except Exception:
+                metrics.AUDIT_WRITES.labels("failed").inc()
+                log.exception("audit trail unavailable: response withheld")
                 return {
                     "data": None,
                     "errors": [
@@ -163,6 +179,28 @@ class HubGraphQL(GraphQL[Context, None]):
                     ],
                 }
         return process_result(result)
+
+
+def _operation_name(body: bytes) -> object:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return data.get("operationName") if isinstance(data, dict) else None
+
+
+def observe(request: Request, result: ExecutionResult) -> None:
+    operation = getattr(request.state, "operation", "anonymous")
+    if result.errors:
+        outcome = "partial" if result.data else "error"
+        for error in result.errors:
+            metrics.ERRORS.labels(str((error.extensions or {}).get("code", "UNKNOWN"))).inc()
+    else:
+        outcome = "ok"
+    metrics.REQUESTS.labels(operation, outcome).inc()
+    started = getattr(request.state, "started", None)
+    if started is not None:
+        metrics.REQUEST_SECONDS.labels(operation).observe(time.perf_counter() - started)
 
 
 def actor_of(principal: Principal | None) -> Actor:
@@ -205,12 +243,27 @@ def replay(body: bytes) -> Receive:
     return receive
 
 
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus exposition: with HUB_METRICS_TOKEN, for its bearer; without, for loopback clients only."""
+    settings: Settings = request.app.state.settings
+    if settings.metrics_token is not None:
+        expected = f"Bearer {settings.metrics_token.get_secret_value()}"
+        if not hmac.compare_digest(request.headers.get("authorization", ""), expected):
+            return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    elif request.client is None or request.client.host not in ("127.0.0.1", "::1"):
+        return Response(status_code=404)
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when both the graph and the cache answer within the readiness timeout."""
+    """Ready when both the graph and the cache answer within the readiness timeout, and not shutting down."""
+    if getattr(request.app.state, "draining", False):
+        return JSONResponse({"status": "draining", "checks": {}}, 503)
     resources: Resources = request.app.state.resources
     settings: Settings = request.app.state.settings
     checks: dict[str, str] = {}
@@ -240,6 +293,7 @@ def create_app(settings: Settings) -> Starlette:
         max_depth=settings.max_query_depth,
         max_aliases=settings.max_aliases,
         max_cost=settings.max_query_cost,
+        federation_auth_directives=settings.federation_auth_directives,
     )
     policy = load_policy(settings.policy_file, schema_fields(schema))
     keys = key_source(settings)
@@ -265,11 +319,19 @@ def create_app(settings: Settings) -> Starlette:
             leeway=settings.auth_leeway,
         )
         authenticator = Authenticator(verifier, policy, graph, settings.auth_citizen_source)
+        graph.instrument = metrics.GraphInstrument()
         try:
             await migrate(graph)
             limiter = RateLimiter(cache, settings.rate_limit_per_minute)
-            app.state.resources = Resources(graph=graph, redis=cache, authenticator=authenticator, limiter=limiter)
-            yield
+            audit = AuditTrail(graph)
+            await audit.start()
+            app.state.resources = Resources(
+                graph=graph, redis=cache, authenticator=authenticator, limiter=limiter, audit=audit
+            )
+            try:
+                yield
+            finally:
+                await audit.close()
         finally:
             await cache.aclose()
             await graph.close()
@@ -279,7 +341,9 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
         ],
+        middleware=[Middleware(RequestContext)],
         lifespan=lifespan,
     )
     app.state.settings = settings

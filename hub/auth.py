@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +35,6 @@ from schema.principal import Principal
 DEV_KID = "hub-dev-1"
 PURPOSE_HEADER = "x-purpose"
 _KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class AuthError(Refusal):
@@ -204,13 +201,6 @@ class Authenticator:
                 )
             raise AuthError("no policy grants this principal any access", code="FORBIDDEN", status=403)
         return principal
-
-
-def request_id(header: str | None) -> str:
-    """Keep a caller's request id if it is sane (it ends up in logs and the audit trail)."""
-    if header and _REQUEST_ID.fullmatch(header):
-        return header
-    return str(uuid.uuid4())
 
 
 # --- dev keys: local use only ---------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 import time
@@ -14,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hub.logs import configure_logging
 from hub.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="Citizen Hub: the person graph served as GraphQL.", no_args_is_help=True)
@@ -49,12 +49,13 @@ def serve(
     from hub.app import create_app
     from hub.documents import DocumentError
     from hub.embedded import EmbeddedError
+    from hub.server import DrainingServer
     from hub.services import running_services
     from schema.policy import PolicyError
 
     settings = _settings()
     _exit_on_sigterm()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, json_output=settings.log_json)
     try:
         with running_services(settings) as live:
             if demo and live.demo_people:
@@ -64,15 +65,17 @@ def serve(
             except (PolicyError, DocumentError) as exc:
                 err.print(f"[red]error:[/red] {exc}")
                 raise typer.Exit(2) from None
-            uvicorn.run(
+            config = uvicorn.Config(
                 application,
                 host=host or live.host,
                 port=port or live.port,
                 loop="uvloop",
                 http="httptools",
-                log_level="info",
+                log_config=None,  # keep the structured logging configured above
                 access_log=False,
+                timeout_graceful_shutdown=int(live.shutdown_grace),
             )
+            DrainingServer(config, application).run()
     except EmbeddedError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -288,11 +291,24 @@ def audit_verify() -> None:
 
 
 @app.command()
-def schema() -> None:
-    """Print the GraphQL schema (SDL)."""
+def schema(
+    federation: Annotated[
+        bool,
+        typer.Option(
+            "--federation",
+            help="The Apollo Federation 2 subgraph SDL (@link, @key) that a gateway composes; Router "
+            "authorization directives too when HUB_FEDERATION_AUTH_DIRECTIVES is on.",
+        ),
+    ] = False,
+) -> None:
+    """Print the GraphQL schema (SDL) as clients see it, or the subgraph SDL with --federation."""
     from schema import build_schema
 
-    sys.stdout.write(build_schema().as_str() + "\n")
+    if federation:
+        sdl = build_schema(federation_auth_directives=_settings().federation_auth_directives).subgraph_sdl()
+    else:
+        sdl = build_schema().as_str()
+    sys.stdout.write(sdl.rstrip("\n") + "\n")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = _f(256 * 1024, "HUB_MAX_BODY_BYTES", "max_body_bytes", ge=1024)
     rate_limit_per_minute: int = _f(600, "HUB_RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute", ge=0)
     trusted_documents: Path | None = _f(None, "HUB_TRUSTED_DOCUMENTS", "trusted_documents")
+    # Router authorization directives (@authenticated, @policy) in the subgraph SDL: for an Apollo Router in
+    # front; the Node @apollo/gateway refuses to start on them. The hub enforces its policy either way.
+    federation_auth_directives: bool = _f(False, "HUB_FEDERATION_AUTH_DIRECTIVES", "federation_auth_directives")
+
+    metrics_token: SecretStr | None = _f(None, "HUB_METRICS_TOKEN", "metrics_token")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _f("INFO", "HUB_LOG_LEVEL", "log_level")
+    log_json: bool = _f(True, "HUB_LOG_JSON", "log_json")
+    shutdown_grace: float = _f(20.0, "HUB_SHUTDOWN_GRACE", "shutdown_grace", gt=0)
 
     demo_people: int = _f(2000, "HUB_DEMO_PEOPLE", "demo_people", ge=0)
     max_query_depth: int = _f(12, "HUB_MAX_QUERY_DEPTH", "max_query_depth", ge=1)

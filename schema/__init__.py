@@ -21,15 +21,16 @@ from schema.audit.queries import AuditQuery
 from schema.context import Context
 from schema.errors import ErrorCodes
 from schema.export.queries import ExportQuery
+from schema.federation import HubSchema, ServiceQuery
 from schema.household.mutations import HouseholdMutation
 from schema.limits import cost_limit_rule
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
 from schema.permissions import FieldPolicy
 
-__all__ = ["Context", "build_schema"]
+__all__ = ["Context", "HubSchema", "build_schema"]
 
-Query = merge_types("Query", (PeopleQuery, AuditQuery, ExportQuery))
+Query = merge_types("Query", (PeopleQuery, AuditQuery, ExportQuery, ServiceQuery))
 Mutation = merge_types("Mutation", (PeopleMutation, HouseholdMutation))
 
 
@@ -40,7 +41,13 @@ def build_schema(
     max_aliases: int = 30,
     max_tokens: int = 5000,
     max_cost: int = 5000,
-) -> strawberry.Schema:
+    federation_auth_directives: bool = False,
+) -> HubSchema:
+    """The hub's schema: an Apollo Federation 2 subgraph (see `schema.federation`).
+
+    `federation_auth_directives` renders Router authorization directives into the subgraph SDL; the Node
+    gateway refuses them, so they are off unless an Apollo Router composes the hub.
+    """
     # Parsing and validation dominate a small request unless cached (shared PLATFORM.md: ~5 ms).
     # Factories, not instances: an extension instance must not be shared between requests.
     # The parser and validation caches live at module level, so they are shared all the same.
@@ -57,7 +64,7 @@ def build_schema(
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return HubSchema(query=Query, mutation=Mutation, extensions=extensions, auth_directives=federation_auth_directives)
 
 
 def schema_fields(schema: strawberry.Schema) -> dict[str, set[str]]:

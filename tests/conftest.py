@@ -6,6 +6,7 @@ than by wiping the shared graph, so they can run in any order.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -24,6 +25,8 @@ from graph.person import create_person
 from hub.app import connect_graph, create_app
 from hub.auth import ensure_dev_keys, mint_token
 from hub.embedded import ArcadeDBServer, ValkeyServer
+from hub.logs import configure_logging
+from hub.logs import formatter as log_formatter
 from hub.settings import Settings, load_settings
 
 Gql = Callable[..., Awaitable[dict[str, Any]]]
@@ -138,6 +141,36 @@ def family() -> str:
 MakePerson = Callable[..., Awaitable[Person]]
 
 
+class LogCapture(logging.Handler):
+    """Every log line of the test session, formatted as production formats it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(log_formatter(json_output=True))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+PEOPLE_MADE: list[Person] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_personal_data_in_logs() -> Iterator[LogCapture]:
+    """Production logging for the whole run; at the end, no made person's NINO or name is in any line."""
+    configure_logging("DEBUG", json_output=True)
+    capture = LogCapture()
+    logging.getLogger().addHandler(capture)
+    yield capture
+    logging.getLogger().removeHandler(capture)
+    text = "\n".join(capture.lines)
+    leaked = [p.nino for p in PEOPLE_MADE if p.nino in text]
+    leaked += [p.family_name for p in PEOPLE_MADE if p.family_name in text]
+    assert capture.lines, "the run logged (the check is not vacuous)"
+    assert not leaked, f"personal data in the logs: {leaked[:5]}"
+
+
 @pytest.fixture
 def make_person(graph: Graph, family: str) -> MakePerson:
     async def make(
@@ -146,11 +179,13 @@ def make_person(graph: Graph, family: str) -> MakePerson:
         born: date | None = date(1985, 5, 17),
         nino: str | None = None,
     ) -> Person:
-        return await create_person(
+        person = await create_person(
             graph,
             NewPerson(
                 given_name=given, family_name=family_name or family, nino=nino or random_nino(), date_of_birth=born
             ),
         )
+        PEOPLE_MADE.append(person)
+        return person
 
     return make

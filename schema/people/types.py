@@ -1,12 +1,20 @@
-"""The Person type and its household edges, each resolved through a per-request DataLoader."""
+"""The Person type and its household edges, each resolved through a per-request DataLoader.
+
+`Person` is also the hub's Apollo Federation entity, keyed by `id` and by `nino` (a partner department
+usually knows a person by National Insurance number). Its fields are not `@shareable`: the hub is the
+system of record, so composition rejects a subgraph that tries to resolve them too.
+"""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 
 import strawberry
 
 from graph import models
+from graph.errors import InvalidValue
+from graph.nino import normalise_nino
 from schema.audit.types import AccessEntry
 from schema.context import Info
 from schema.household.types import Address, Claim, Residence
@@ -14,9 +22,15 @@ from schema.household.types import Address, Claim, Residence
 PersonStatus = strawberry.enum(models.PersonStatus, name="PersonStatus")
 
 
-@strawberry.type(
+# Record-keeping rather than facts about the person: an Apollo contract for partners can leave these out
+# (`@tag(name: "internal")`). Not `@inaccessible`: the department's own apps need `version` for updatePerson.
+INTERNAL = ["internal"]
+
+
+@strawberry.federation.type(
+    keys=["id", "nino"],
     description="A person in the core citizen record. Fields the caller's policy does not allow are null "
-    "with a FORBIDDEN error."
+    "with a FORBIDDEN error.",
 )
 class Person:
     id: strawberry.ID
@@ -25,9 +39,29 @@ class Person:
     family_name: str | None
     date_of_birth: date | None
     status: PersonStatus | None  # type: ignore[valid-type]
-    created_at: datetime | None
-    updated_at: datetime | None
-    version: int | None = strawberry.field(description="Optimistic-concurrency version: pass it back to updatePerson.")
+    created_at: datetime | None = strawberry.federation.field(tags=INTERNAL)
+    updated_at: datetime | None = strawberry.federation.field(tags=INTERNAL)
+    version: int | None = strawberry.federation.field(
+        description="Optimistic-concurrency version: pass it back to updatePerson.", tags=INTERNAL
+    )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: object = None, nino: object = None, **_: object) -> Person | None:
+        """An entity representation from a gateway, by `id` or by `nino`.
+
+        Strawberry calls this once per representation; going through the request's DataLoaders turns a
+        whole `_entities` call into one lookup per key kind. A malformed key is treated like an unknown
+        one: null, no error, so nothing of the hub's validation reaches the caller.
+        """
+        loaders = info.context.loaders
+        found: models.Person | None = None
+        if isinstance(id, str):
+            key = _person_id(id)
+            found = await loaders.person.load(key) if key else None
+        elif isinstance(nino, str):
+            key = _nino(nino)
+            found = await loaders.person_by_nino.load(key) if key else None
+        return cls.from_model(found) if found else None
 
     @classmethod
     def from_model(cls, p: models.Person) -> Person:
@@ -89,3 +123,17 @@ class Person:
 class Care:
     person: Person | None
     hours_per_week: int | None
+
+
+def _person_id(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def _nino(value: str) -> str | None:
+    try:
+        return normalise_nino(value)
+    except InvalidValue:
+        return None

@@ -32,7 +32,7 @@ async def fresh(server: ArcadeDBServer) -> AsyncIterator[Graph]:
         # Each test starts from an empty trail: an attacker's edits must not leak into the next test.
         async with g.driver.session(database=g.database) as s:
             await (await s.run("MATCH (e:AccessEvent) DETACH DELETE e")).consume()
-            await (await s.run("MATCH (c:AuditChain) SET c.seq = 0, c.head = $g", g=audit.GENESIS)).consume()
+            await (await s.run("MATCH (c:AuditChain) DETACH DELETE c")).consume()
         await g.close()
 
 
@@ -58,11 +58,26 @@ async def test_records_are_listed_per_person_newest_first(fresh: Graph) -> None:
     assert await audit.verify_chains(fresh) == []
 
 
-async def test_concurrent_writers_never_fork_a_chain(fresh: Graph) -> None:
-    [a] = await people(fresh, 1)
-    await asyncio.gather(*(audit.record_access(fresh, ACTOR, f"same-{i % 2}", {a: ["nino"]}) for i in range(24)))
+async def test_concurrent_requests_are_batched_into_one_unforked_chain(fresh: Graph) -> None:
+    [a, b] = await people(fresh, 2)
+    trail = audit.AuditTrail(fresh)
+    await trail.start()
+    try:
+        ids = await asyncio.gather(*(trail.record(ACTOR, f"req-{i}", {(a, b)[i % 2]: ["nino"]}) for i in range(60)))
+    finally:
+        await trail.close()
+    assert len(set(ids)) == 60
     assert await audit.verify_chains(fresh) == []
-    assert len((await audit.access_log(fresh, [a], limit=100))[0]) == 24
+    log_a, log_b = await audit.access_log(fresh, [a, b], limit=100)
+    assert (len(log_a), len(log_b)) == (30, 30)
+
+
+async def test_two_writers_on_one_chain_never_fork_it(fresh: Graph) -> None:
+    [a] = await people(fresh, 1)
+    await asyncio.gather(
+        *(audit.record_access(fresh, ACTOR, f"w-{i}", {a: ["nino"]}, chain="shared") for i in range(4))
+    )
+    assert await audit.verify_chains(fresh) == []
 
 
 async def raw(g: Graph, query: str, **params: object) -> None:
@@ -74,7 +89,7 @@ async def raw(g: Graph, query: str, **params: object) -> None:
 async def test_an_edited_record_is_detected(fresh: Graph) -> None:
     [a] = await people(fresh, 1)
     for _i in range(3):
-        await audit.record_access(fresh, ACTOR, "edit-me", {a: ["nino"]})
+        await audit.record_access(fresh, ACTOR, "edit-me", {a: ["nino"]}, chain="edit")
     await raw(fresh, "MATCH (e:AccessEvent {requestId: 'edit-me', seq: 2}) SET e.purpose = 'benefits-assessment'")
     problems = await audit.verify_chains(fresh)
     assert len(problems) == 1 and "#2" in problems[0] and "altered" in problems[0]

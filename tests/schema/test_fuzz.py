@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import settings_for
-from graphql import StringValueNode
+from graphql import NameNode, ObjectFieldNode, ObjectValueNode, StringValueNode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema
@@ -25,9 +25,23 @@ from hub.embedded import ArcadeDBServer, ValkeyServer
 from schema import build_schema
 
 SDL = build_schema().as_str()
+
+
+def _representation(key: str, value: str) -> ObjectValueNode:
+    fields = [("__typename", "Person"), (key, value)]
+    return ObjectValueNode(
+        fields=tuple(ObjectFieldNode(name=NameNode(value=k), value=StringValueNode(value=v)) for k, v in fields)
+    )
+
+
 SCALARS = {
     "Date": st.dates().map(lambda d: StringValueNode(value=d.isoformat())),
     "DateTime": st.datetimes().map(lambda d: StringValueNode(value=d.isoformat())),
+    # Federation: entity representations, well-formed or not.
+    "_Any": st.one_of(
+        st.builds(_representation, st.sampled_from(["id", "nino", "other"]), st.text(max_size=40)),
+        st.text(max_size=20).map(lambda t: StringValueNode(value=t)),
+    ),
 }
 ALLOWED = {
     "BAD_USER_INPUT",
