@@ -17,101 +17,9 @@ from graph.person import PERSON_PROJECTION, person_from_row
 
 MAX_CARE_HOURS = 168
 
-# Fixed statements per relation; the relationship type is never taken from input.
-_RELATED = {
-    "parents": "MATCH (p:Person {id: i})<-[:PARENT_OF]-(o:Person)",
-    "children": "MATCH (p:Person {id: i})-[:PARENT_OF]->(o:Person)",
-    "partners": "MATCH (p:Person {id: i})-[:PARTNER_OF]-(o:Person)",
-}
-
-
-async def _related(graph: Graph, ids: Sequence[str], relation: str) -> list[list[Person]]:
-    query = f"UNWIND $ids AS i {_RELATED[relation]} RETURN i, o {PERSON_PROJECTION} AS o ORDER BY o.dateOfBirth, o.id"
-
-    async def work(tx: Tx) -> list[list[Person]]:
-        found: dict[str, list[Person]] = {i: [] for i in ids}
-        for row in await tx.fetch(query, {"ids": list(ids)}):
-            found[row["i"]].append(person_from_row(row["o"]))
-        return [found[i] for i in ids]
-
-    return await graph.read(work)
-
-
-async def parents_of(graph: Graph, ids: Sequence[str]) -> list[list[Person]]:
-    return await _related(graph, ids, "parents")
-
-
-async def children_of(graph: Graph, ids: Sequence[str]) -> list[list[Person]]:
-    return await _related(graph, ids, "children")
-
-
-async def partners_of(graph: Graph, ids: Sequence[str]) -> list[list[Person]]:
-    return await _related(graph, ids, "partners")
-
-
-async def cared_for_by(graph: Graph, ids: Sequence[str]) -> list[list[Care]]:
-    """For each carer id, the people they care for and the hours per week."""
-    query = (
-        "UNWIND $ids AS i MATCH (p:Person {id: i})-[c:CARES_FOR]->(o:Person) "
-        f"RETURN i, o {PERSON_PROJECTION} AS o, c.hoursPerWeek AS h ORDER BY o.id"
-    )
-
-    async def work(tx: Tx) -> list[list[Care]]:
-        found: dict[str, list[Care]] = {i: [] for i in ids}
-        for row in await tx.fetch(query, {"ids": list(ids)}):
-            found[row["i"]].append(Care(person=person_from_row(row["o"]), hours_per_week=row["h"]))
-        return [found[i] for i in ids]
-
-    return await graph.read(work)
-
 
 def _address(row: dict[str, Any]) -> Address:
     return Address(id=row["id"], line1=row["line1"], line2=row.get("line2"), town=row["town"], postcode=row["postcode"])
-
-
-async def residences_of(graph: Graph, ids: Sequence[str]) -> list[list[Residence]]:
-    """Address history per person, newest first (the current address has `to_date` None)."""
-    query = (
-        "UNWIND $ids AS i MATCH (p:Person {id: i})-[r:LIVES_AT]->(a:Address) "
-        "RETURN i, a {.id, .line1, .line2, .town, .postcode} AS a, r.from AS f, r.to AS t"
-    )
-
-    async def work(tx: Tx) -> list[list[Residence]]:
-        found: dict[str, list[Residence]] = {i: [] for i in ids}
-        for row in await tx.fetch(query, {"ids": list(ids)}):
-            found[row["i"]].append(
-                Residence(address=_address(row["a"]), from_date=to_native(row["f"]), to_date=to_native(row["t"]))
-            )
-        for history in found.values():
-            # Current first, then by start date, newest first.
-            history.sort(key=lambda r: (r.to_date is not None, -(r.from_date.toordinal() if r.from_date else 0)))
-        return [found[i] for i in ids]
-
-    return await graph.read(work)
-
-
-async def claims_of(graph: Graph, ids: Sequence[str]) -> list[list[Claim]]:
-    query = (
-        "UNWIND $ids AS i MATCH (p:Person {id: i})-[:HAS_CLAIM]->(c:Claim) "
-        "RETURN i, c {.id, .type, .status, .startDate, .amountPence} AS c ORDER BY c.startDate DESC, c.id"
-    )
-
-    async def work(tx: Tx) -> list[list[Claim]]:
-        found: dict[str, list[Claim]] = {i: [] for i in ids}
-        for row in await tx.fetch(query, {"ids": list(ids)}):
-            c = row["c"]
-            found[row["i"]].append(
-                Claim(
-                    id=c["id"],
-                    type=c["type"],
-                    status=c["status"],
-                    start_date=to_native(c.get("startDate")),
-                    amount_pence=c["amountPence"],
-                )
-            )
-        return [found[i] for i in ids]
-
-    return await graph.read(work)
 
 
 _LINK = {
@@ -173,6 +81,8 @@ class Household:
     residences: list[Residence]
     claims: list[Claim]
 
+
+EMPTY_HOUSEHOLD = Household(parents=[], children=[], partners=[], cares=[], residences=[], claims=[])
 
 _P = PERSON_PROJECTION
 _HOUSEHOLD = f"""

@@ -8,13 +8,13 @@ import strawberry
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_limit_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
 from strawberry.tools import merge_types
 
 from schema.audit.queries import AuditQuery
@@ -51,15 +51,19 @@ def build_schema(
     # Parsing and validation dominate a small request unless cached (shared PLATFORM.md: ~5 ms).
     # Factories, not instances: an extension instance must not be shared between requests.
     # The parser and validation caches live at module level, so they are shared all the same.
-    cost_rule = cost_limit_rule(max_cost)  # one class, so the validation cache keys stay stable
+    # The validation rules are classes built once: the validation cache is keyed by the rule classes,
+    # and the stock QueryDepthLimiter / MaxAliasesLimiter build new ones per request (0 cache hits).
+    rules = [
+        depth_limit_rule(max_depth, None, None),
+        alias_limit_rule(max_aliases),
+        cost_limit_rule(max_cost),
+    ]
     extensions: list[Callable[[], SchemaExtension]] = [
         ErrorCodes,
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: ParserCache(maxsize=1024),
+        lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=1024),
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-        lambda: AddValidationRules([cost_rule]),
         FieldPolicy,
     ]
     if not introspection:

@@ -47,8 +47,6 @@ class HouseholdMutation:
             a, b = await repo.link(info.context.graph, input.kind, from_id, to_id, input.hours_per_week)
         except (InvalidValue, NotFound) as exc:
             return user_error(exc)  # type: ignore[return-value]
-        loaders = info.context.loaders
         # clear_all, not clear: Strawberry's clear() raises KeyError for a key never loaded.
-        for loader in (loaders.parents, loaders.children, loaders.partners, loaders.cares_for):
-            loader.clear_all()
+        info.context.loaders.household.clear_all()
         return LinkRelationshipSuccess(kind=input.kind, from_=Person.from_model(a), to=Person.from_model(b))

@@ -14,6 +14,7 @@ import strawberry
 
 from graph import models
 from graph.errors import InvalidValue
+from graph.household import EMPTY_HOUSEHOLD, Household
 from graph.nino import normalise_nino
 from schema.audit.types import AccessEntry
 from schema.context import Info
@@ -79,36 +80,36 @@ class Person:
 
     @strawberry.field
     async def parents(self, info: Info) -> list[Person] | None:
-        return [Person.from_model(p) for p in await info.context.loaders.parents.load(self.id)]
+        return [Person.from_model(p) for p in (await _household(info, self.id)).parents]
 
     @strawberry.field
     async def children(self, info: Info) -> list[Person] | None:
-        return [Person.from_model(p) for p in await info.context.loaders.children.load(self.id)]
+        return [Person.from_model(p) for p in (await _household(info, self.id)).children]
 
     @strawberry.field(description="The person's partner, if the record holds one.")
     async def partner(self, info: Info) -> Person | None:
-        partners = await info.context.loaders.partners.load(self.id)
+        partners = (await _household(info, self.id)).partners
         return Person.from_model(partners[0]) if partners else None
 
     @strawberry.field(description="People this person cares for, with hours of care per week.")
     async def cares_for(self, info: Info) -> list[Care] | None:
-        cares = await info.context.loaders.cares_for.load(self.id)
+        cares = (await _household(info, self.id)).cares
         return [Care(person=Person.from_model(c.person), hours_per_week=c.hours_per_week) for c in cares]
 
     @strawberry.field(description="Current address.")
     async def address(self, info: Info) -> Address | None:
-        for r in await info.context.loaders.residences.load(self.id):
+        for r in (await _household(info, self.id)).residences:
             if r.to_date is None:
                 return Address.from_model(r.address)
         return None
 
     @strawberry.field(description="Every address on record, current first, then newest first.")
     async def address_history(self, info: Info) -> list[Residence] | None:
-        return [Residence.from_model(r) for r in await info.context.loaders.residences.load(self.id)]
+        return [Residence.from_model(r) for r in (await _household(info, self.id)).residences]
 
     @strawberry.field
     async def claims(self, info: Info) -> list[Claim] | None:
-        return [Claim.from_model(c) for c in await info.context.loaders.claims.load(self.id)]
+        return [Claim.from_model(c) for c in (await _household(info, self.id)).claims]
 
     @strawberry.field(description="Who read this record, newest first (your own reads are left out of yours).")
     async def access_log(self, info: Info) -> list[AccessEntry] | None:
@@ -117,6 +118,12 @@ class Person:
         if principal is not None and principal.person_id == self.id:
             entries = [e for e in entries if e.actor != principal.subject]
         return [AccessEntry.from_model(e) for e in entries]
+
+
+async def _household(info: Info, person_id: str) -> Household:
+    """The person's whole household, loaded once per request for every household field (one round trip
+    per level of nesting, not one per field)."""
+    return await info.context.loaders.household.load(person_id) or EMPTY_HOUSEHOLD
 
 
 @strawberry.type

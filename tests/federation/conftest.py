@@ -138,16 +138,20 @@ def start_node(node_modules: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def _ready_url(server: NodeServer) -> str:
+    # Read the raw pipe: select() on a buffered text stream misses lines already pulled into its buffer.
     assert server.process.stdout is not None
+    fd = server.process.stdout.fileno()
+    pending = b""
     deadline = time.monotonic() + READY_TIMEOUT
     while (remaining := deadline - time.monotonic()) > 0:
         if server.process.poll() is not None:
             pytest.fail(f"{server.log.name} exited ({server.process.returncode}):\n{server.log.read_text()[-3000:]}")
-        readable, _, _ = select.select([server.process.stdout], [], [], min(remaining, 0.5))
+        readable, _, _ = select.select([fd], [], [], min(remaining, 0.5))
         if readable:
-            line = server.process.stdout.readline()
-            if line.startswith("ready "):
-                return line.split(maxsplit=1)[1].strip()
+            pending += os.read(fd, 65536)
+            for line in pending.decode(errors="replace").splitlines():
+                if line.startswith("ready "):
+                    return line.split(maxsplit=1)[1].strip()
     pytest.fail(
         f"{server.log.name} did not report ready within {READY_TIMEOUT:.0f} s:\n{server.log.read_text()[-3000:]}"
     )
