@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import http.client
 import itertools
 import math
 import os
@@ -42,15 +41,14 @@ from typing import Any
 import aiohttp
 import orjson
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from graph.driver import Graph
 from graph.migrations import migrate
 from graph.views import caseworker_views, count_people, sample_parent_ids
 from hub.app import connect_graph
-from hub.embedded import EmbeddedError, _free_port, _pdeathsig_preexec
-from hub.seed import seed
+from hub.embedded import EmbeddedError, free_port, http_status, pdeathsig_preexec
+from hub.seed import seed_with_progress
 from hub.services import running_services
 from hub.settings import Settings, SettingsError, load_settings
 
@@ -127,17 +125,6 @@ def graph_server_pid() -> int | None:
     return None
 
 
-def _http_status(port: int, path: str) -> int | None:
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=2.0)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().status
-    except (OSError, http.client.HTTPException):
-        return None
-    finally:
-        conn.close()
-
-
 def _tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
@@ -154,7 +141,7 @@ class HubProcess:
 @contextlib.contextmanager
 def hub_server(live: Settings, data_dir: Path) -> Iterator[HubProcess]:
     """`hub serve` on a free port, using the servers in `live` (so it starts none itself); stopped on exit."""
-    port = _free_port()
+    port = free_port()
     script = Path(sys.executable).with_name("hub")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "hub.cli"]
     argv = [*command, "serve", "--host", LOOPBACK, "--port", str(port)]
@@ -181,11 +168,11 @@ def hub_server(live: Settings, data_dir: Path) -> Iterator[HubProcess]:
             stdout=log,  # a file, never a pipe nobody reads
             stderr=subprocess.STDOUT,
             start_new_session=True,  # the terminal's Ctrl-C comes here; we stop the hub in order
-            preexec_fn=_pdeathsig_preexec(),  # and it is sent SIGTERM if this process dies
+            preexec_fn=pdeathsig_preexec(),  # and it is sent SIGTERM if this process dies
         )
     try:
         deadline = time.monotonic() + HUB_READY_TIMEOUT
-        while _http_status(port, "/readyz") != 200:
+        while http_status(port, "/readyz") != 200:
             if proc.poll() is not None:
                 raise BenchError(f"the hub exited with code {proc.returncode} during start-up:\n{_tail(log_path)}")
             if time.monotonic() > deadline:
@@ -389,24 +376,7 @@ async def measure(
 async def prepare(graph: Graph, people: int, console: Console) -> None:
     """Migrate and seed; print the seed rate (people written per second of this run)."""
     await migrate(graph)
-    columns = (
-        TextColumn("seeding"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-    )
-    started = time.perf_counter()
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("seed", total=people, rate="")
-
-        def advance(n: int) -> None:
-            progress.advance(task, n)
-            rate = progress.tasks[0].completed / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, rate=f"{rate:,.0f} people/s")
-
-        written, skipped = await seed(graph, people, progress=advance)
-    elapsed = time.perf_counter() - started
+    written, skipped, elapsed = await seed_with_progress(graph, people, 42, console)
     rate = f": {written / elapsed:,.0f} people/s" if written else " (nothing to write)"
     console.print(f"seed: {written:,} people written, {skipped:,} already present, in {elapsed:.1f} s{rate}")
 

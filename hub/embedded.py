@@ -49,6 +49,9 @@ __all__ = [
     "ValkeyServer",
     "find_arcadedb_home",
     "find_valkey_binary",
+    "free_port",
+    "http_status",
+    "pdeathsig_preexec",
 ]
 
 log = logging.getLogger(__name__)
@@ -105,7 +108,7 @@ def find_valkey_binary() -> Path:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _free_port(avoid: Container[int] = ()) -> int:
+def free_port(avoid: Container[int] = ()) -> int:
     """A free loopback port chosen by the kernel (it could still be taken before the child binds it)."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -142,7 +145,7 @@ def _tcp_accepts(port: int) -> bool:
         return False
 
 
-def _http_status(port: int, path: str) -> int | None:
+def http_status(port: int, path: str) -> int | None:
     """Status of a plain GET (http.client, not urllib, so proxy environment variables cannot interfere)."""
     conn = http.client.HTTPConnection(LOOPBACK, port, timeout=1.0)
     try:
@@ -209,7 +212,7 @@ def _make_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-def _pdeathsig_preexec() -> Callable[[], None] | None:
+def pdeathsig_preexec() -> Callable[[], None] | None:
     """A ``preexec_fn`` asking the kernel to SIGTERM the child when its parent dies (Linux only).
 
     libc is loaded in the parent; the check of ``getppid`` closes the race where the parent died between
@@ -364,7 +367,7 @@ class _ChildServer:
                     stderr=subprocess.STDOUT,
                     pass_fds=(self._lock_fd,),
                     start_new_session=True,  # the terminal's Ctrl-C goes to the hub, which stops us in order
-                    preexec_fn=_pdeathsig_preexec(),  # PR_SET_PDEATHSIG: see the module docstring
+                    preexec_fn=pdeathsig_preexec(),  # PR_SET_PDEATHSIG: see the module docstring
                 )
             except OSError as exc:
                 raise EmbeddedError(f"could not launch {self.name} ({argv[0]}): {exc}") from exc
@@ -531,8 +534,8 @@ class ArcadeDBServer(_ChildServer):
         for port, setting in ((bolt, "bolt_port"), (http, "http_port")):
             if port:
                 _check_port_free(port, setting)
-        self.bolt_port = bolt or _free_port({http})
-        self.http_port = http or _free_port({self.bolt_port})
+        self.bolt_port = bolt or free_port({http})
+        self.http_port = http or free_port({self.bolt_port})
 
         self._password = self._load_or_create_password()
         # The password goes in a 0600 @argfile read by the java launcher, not on the command line where
@@ -562,7 +565,7 @@ class ArcadeDBServer(_ChildServer):
         ]
 
     def _ready(self) -> bool:
-        return _http_status(self.http_port, "/api/v1/ready") == 204 and _tcp_accepts(self.bolt_port)
+        return http_status(self.http_port, "/api/v1/ready") == 204 and _tcp_accepts(self.bolt_port)
 
     def _ports(self) -> set[int]:
         return {self.bolt_port, self.http_port}
@@ -609,7 +612,7 @@ class ValkeyServer(_ChildServer):
         _check_executable(binary, "valkey-server")
         if self._configured_port:
             _check_port_free(self._configured_port, "port")
-        self.port = self._configured_port or _free_port()
+        self.port = self._configured_port or free_port()
         return [
             str(binary),
             "--port", str(self.port),

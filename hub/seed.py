@@ -9,12 +9,15 @@ Writes go through `graph.bulk`, which makes a re-run skip finished batches.
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from faker import Faker
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from graph.bulk import Batch, done_batches, write_batch
 from graph.driver import Graph
@@ -181,6 +184,29 @@ class HouseholdGenerator:
             batch.key = f"seed:{self.seed}:households:{start}-{h}"
             total += count
             yield batch, count
+
+
+async def seed_with_progress(graph: Graph, people: int, seed_value: int, console: Console) -> tuple[int, int, float]:
+    """`seed` behind a progress bar with the rate; returns (written, already present, seconds)."""
+    columns = (
+        TextColumn("seeding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    started = time.perf_counter()
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("seed", total=people, rate="")
+
+        def advance(n: int) -> None:
+            # Whole households: the last one may take the count a little past the target.
+            done = bar.tasks[0].completed + n
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=done, total=max(people, done), rate=f"{rate:,.0f} people/s")
+
+        written, skipped = await seed(graph, people, seed_value, progress=advance)
+    return written, skipped, time.perf_counter() - started
 
 
 async def seed(

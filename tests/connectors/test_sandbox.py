@@ -21,7 +21,7 @@ from connectors.sandbox import Fault, SocialSandbox, profile_for
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def standalone(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "sandbox.log").open("wb")
     env = {**os.environ, "SOCIAL_SANDBOX_CLIENT_ID": "cli-client", "SOCIAL_SANDBOX_CLIENT_SECRET": "cli-secret"}
     proc = subprocess.Popen(

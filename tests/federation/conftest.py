@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.embedded import _pdeathsig_preexec
+from hub.embedded import pdeathsig_preexec
 from schema import build_schema
 
 FEDERATION = Path(__file__).resolve().parents[2] / "federation"
@@ -123,7 +123,7 @@ def start_node(node_modules: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                 stderr=sink,
                 text=True,
                 start_new_session=True,
-                preexec_fn=_pdeathsig_preexec(),
+                preexec_fn=pdeathsig_preexec(),
             )
         server = NodeServer(process, "", log)
         started.append(server)
