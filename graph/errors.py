@@ -71,3 +71,14 @@ class DuplicateNino(GraphError):
     def __init__(self, nino: str) -> None:
         super().__init__(f"National Insurance number {nino} already belongs to another person")
         self.nino = nino
+
+
+class IdentityTaken(GraphError):
+    """An external identity is already linked to another person: a steward must unlink it first."""
+
+    code = "IDENTITY_TAKEN"
+
+    def __init__(self, source: str, person_id: str) -> None:
+        super().__init__(f"that {source} identity is already linked to another person")
+        self.source = source
+        self.person_id = person_id

@@ -17,11 +17,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from neo4j.exceptions import ConstraintError
 
-from graph.driver import Graph, Tx
+from graph.driver import Graph, Tx, Work
 from graph.errors import InvalidValue, NotFound
 from graph.models import to_native, to_utc
 from graph.money import (
@@ -48,6 +48,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 # Concurrent MERGEs of one receipt key: all but one raise ConstraintError on ArcadeDB (shared
 # PLATFORM.md); running the MERGE again then finds the winner's payment.
 MERGE_ATTEMPTS = 3
+
+T = TypeVar("T")
 
 _SCHEDULE = "{.id, .amountPence, .frequency, .startDate, .endDate}"
 _PAYMENT = "{.id, .amountPence, .paidAt, .receiptKey, .status, .dueDate}"
@@ -309,6 +311,49 @@ async def change_schedule(
 # --- payments ------------------------------------------------------------------------------------
 
 
+def checked_payment(
+    amount_pence: int, paid_at: datetime, receipt_key: str, due_date: date | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Validate a payment before the graph: its receipt key and the properties of a new `Payment` node."""
+    check_amount(amount_pence)
+    key = receipt_key.strip()
+    if not key or len(key) > MAX_RECEIPT_KEY:
+        raise InvalidValue("receiptKey", f"must be 1 to {MAX_RECEIPT_KEY} characters")
+    if paid_at.tzinfo is None:
+        raise InvalidValue("paidAt", "must carry a time zone")
+    if paid_at > datetime.now(UTC) + CLOCK_SKEW:
+        raise InvalidValue("paidAt", "must not be in the future")
+    props = {
+        "id": str(uuid.uuid4()),
+        "amountPence": amount_pence,
+        "paidAt": paid_at.astimezone(UTC),
+        "status": PaymentStatus.RECEIVED.value,
+        "dueDate": due_date,
+    }
+    return key, props
+
+
+async def merge_payment(tx: Tx, case_id: str, key: str, props: dict[str, Any]) -> PaymentReceipt:
+    """Inside a caller's write transaction: the payment by receipt key, created unless already recorded.
+
+    For callers that must commit the payment together with something else (a webhook's receipt).
+    """
+    row = await tx.fetch_one(
+        "MATCH (c:MaintenanceCase {id: $case}) "
+        "MERGE (y:Payment {receiptKey: $key}) ON CREATE SET y += $props "
+        "WITH c, y, y.id = $id AS created "
+        "FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | CREATE (y)-[:FOR_CASE]->(c)) "
+        f"RETURN created, y {_PAYMENT} AS y, [(y)-[:FOR_CASE]->(x:MaintenanceCase) | x.id] AS cases",
+        {"case": case_id, "key": key, "id": props["id"], "props": props},
+    )
+    if row is None:
+        raise NotFound("MaintenanceCase", case_id)
+    payment = payment_from_row(row["y"])
+    if not row["created"] and (row["cases"] != [case_id] or payment.amount_pence != props["amountPence"]):
+        raise InvalidValue("receiptKey", "already recorded for a different payment")
+    return PaymentReceipt(payment=payment, applied=bool(row["created"]))
+
+
 async def record_payment(
     graph: Graph,
     case_id: str,
@@ -321,39 +366,17 @@ async def record_payment(
 
     A key already recorded for a different case or amount is refused: it is not the same receipt.
     """
-    check_amount(amount_pence)
-    key = receipt_key.strip()
-    if not key or len(key) > MAX_RECEIPT_KEY:
-        raise InvalidValue("receiptKey", f"must be 1 to {MAX_RECEIPT_KEY} characters")
-    if paid_at.tzinfo is None:
-        raise InvalidValue("paidAt", "must carry a time zone")
-    if paid_at > datetime.now(UTC) + CLOCK_SKEW:
-        raise InvalidValue("paidAt", "must not be in the future")
-    payment_id = str(uuid.uuid4())
-    props = {
-        "id": payment_id,
-        "amountPence": amount_pence,
-        "paidAt": paid_at.astimezone(UTC),
-        "status": PaymentStatus.RECEIVED.value,
-        "dueDate": due_date,
-    }
+    key, props = checked_payment(amount_pence, paid_at, receipt_key, due_date)
 
     async def work(tx: Tx) -> PaymentReceipt:
-        row = await tx.fetch_one(
-            "MATCH (c:MaintenanceCase {id: $case}) "
-            "MERGE (y:Payment {receiptKey: $key}) ON CREATE SET y += $props "
-            "WITH c, y, y.id = $id AS created "
-            "FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | CREATE (y)-[:FOR_CASE]->(c)) "
-            f"RETURN created, y {_PAYMENT} AS y, [(y)-[:FOR_CASE]->(x:MaintenanceCase) | x.id] AS cases",
-            {"case": case_id, "key": key, "id": payment_id, "props": props},
-        )
-        if row is None:
-            raise NotFound("MaintenanceCase", case_id)
-        payment = payment_from_row(row["y"])
-        if not row["created"] and (row["cases"] != [case_id] or payment.amount_pence != amount_pence):
-            raise InvalidValue("receiptKey", "already recorded for a different payment")
-        return PaymentReceipt(payment=payment, applied=bool(row["created"]))
+        return await merge_payment(tx, case_id, key, props)
 
+    return await write_merging(graph, work)
+
+
+async def write_merging(graph: Graph, work: Work[T]) -> T:
+    """Run a write whose MERGE on a unique key may race: a loser's ConstraintError is retried, and the
+    retry's MERGE then finds the winner's node."""
     for attempt in range(MERGE_ATTEMPTS):
         try:
             return await graph.write(work)

@@ -19,9 +19,11 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE INDEX person_date_of_birth IF NOT EXISTS FOR (p:Person) ON (p.dateOfBirth)",
     "CREATE INDEX address_postcode IF NOT EXISTS FOR (a:Address) ON (a.postcode)",
     "CREATE CONSTRAINT maintenance_case_id IF NOT EXISTS FOR (c:MaintenanceCase) REQUIRE c.id IS UNIQUE",
+    "CREATE CONSTRAINT consent_id IF NOT EXISTS FOR (c:Consent) REQUIRE c.id IS UNIQUE",
     "CREATE CONSTRAINT schedule_id IF NOT EXISTS FOR (s:Schedule) REQUIRE s.id IS UNIQUE",
     "CREATE CONSTRAINT payment_id IF NOT EXISTS FOR (p:Payment) REQUIRE p.id IS UNIQUE",
     "CREATE CONSTRAINT payment_receipt_key IF NOT EXISTS FOR (p:Payment) REQUIRE p.receiptKey IS UNIQUE",
+    "CREATE CONSTRAINT webhook_receipt_id IF NOT EXISTS FOR (r:WebhookReceipt) REQUIRE r.id IS UNIQUE",
     # identity resolution (graph.linkage): the full-name blocking rule, and the review queue
     "CREATE INDEX person_family_given_key IF NOT EXISTS FOR (p:Person) ON (p.familyNameKey, p.givenNameKey)",
     "CREATE INDEX external_identity_review IF NOT EXISTS FOR (x:ExternalIdentity) ON (x.reviewStatus)",

@@ -21,25 +21,32 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
+from connectors import ConnectorRegistry
 from graph.audit import Actor, AuditTrail
 from graph.driver import Graph
 from graph.errors import GraphUnavailable
 from graph.migrations import migrate
 from hub import metrics
 from hub.auth import PURPOSE_HEADER, Authenticator, TokenVerifier, key_source
+from hub.connectors import load_connector_specs, running_connectors
 from hub.documents import TrustedDocuments
 from hub.errors import Refusal
+from hub.events import RedisEvents
 from hub.logs import RequestContext, request_id_from
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
+from hub.subscriptions import admit_socket
+from hub.webhooks import receive as receive_webhook
 from schema import Context, build_schema, schema_fields
+from schema.connectors.loaders import ConnectorRequest
 from schema.errors import code_errors
 from schema.policy import DENY, Policy, load_policy
 from schema.principal import Principal
@@ -54,6 +61,8 @@ class Resources:
     authenticator: Authenticator
     limiter: RateLimiter
     audit: AuditTrail
+    connectors: ConnectorRegistry | None = None  # one per process, over one shared aiohttp session
+    events: RedisEvents | None = None  # live events: pub/sub + streams (hub.events)
 
 
 def connect_graph(settings: Settings) -> Graph:
@@ -148,9 +157,16 @@ class HubGraphQL(GraphQL[Context, None]):
             verified=self.policy.verified(principal) if principal else False,
             request_id=getattr(request.state, "request_id", None) or request_id_from(None),
             request=request,
+            connectors=ConnectorRequest(resources.connectors, resources.graph) if resources.connectors else None,
+            events=resources.events,
+            audit=resources.audit,
         )
         request.state.context = context
         return context
+
+    async def on_ws_connect(self, context: Context) -> None:
+        """A WebSocket is authenticated by its connection_init payload (hub.subscriptions), never unauthenticated."""
+        await admit_socket(self.policy, context)
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         # Strawberry skips schema extensions' after-operation hook when the parser cache meets a
@@ -288,14 +304,19 @@ async def readyz(request: Request) -> Response:
 
 
 def create_app(settings: Settings) -> Starlette:
+    # Validated before anything starts: a bad file or a missing secret stops start-up naming file, key, variable.
+    connector_specs = load_connector_specs(settings)
     schema = build_schema(
         introspection=settings.dev,
         max_depth=settings.max_query_depth,
         max_aliases=settings.max_aliases,
         max_cost=settings.max_query_cost,
         federation_auth_directives=settings.federation_auth_directives,
+        connectors=connector_specs,
     )
-    policy = load_policy(settings.policy_file, schema_fields(schema))
+    policy = load_policy(
+        settings.policy_file, schema_fields(schema), connectors=[s.config.name for s in connector_specs]
+    )
     keys = key_source(settings)
     documents = TrustedDocuments.load(settings.trusted_documents) if settings.trusted_documents else None
     graphql = HubGraphQL(
@@ -305,6 +326,7 @@ def create_app(settings: Settings) -> Starlette:
         policy=policy,
         max_body_bytes=settings.max_body_bytes,
         documents=documents,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
 
     @asynccontextmanager
@@ -325,13 +347,23 @@ def create_app(settings: Settings) -> Starlette:
             limiter = RateLimiter(cache, settings.rate_limit_per_minute)
             audit = AuditTrail(graph)
             await audit.start()
-            app.state.resources = Resources(
-                graph=graph, redis=cache, authenticator=authenticator, limiter=limiter, audit=audit
-            )
-            try:
-                yield
-            finally:
-                await audit.close()
+            events = RedisEvents(cache)
+            await events.start()
+            async with running_connectors(connector_specs, cache) as registry:
+                app.state.resources = Resources(
+                    graph=graph,
+                    redis=cache,
+                    authenticator=authenticator,
+                    limiter=limiter,
+                    audit=audit,
+                    connectors=registry,
+                    events=events,
+                )
+                try:
+                    yield
+                finally:
+                    await events.close()
+                    await audit.close()
         finally:
             await cache.aclose()
             await graph.close()
@@ -339,6 +371,8 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/webhooks/{connector}", receive_webhook, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),

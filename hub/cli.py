@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hub.logs import configure_logging
 from hub.settings import Settings, SettingsError, load_settings
 
+if TYPE_CHECKING:
+    from connectors.registry import ConnectorSpec
+    from graph.driver import Graph
+
+T = TypeVar("T")
 app = typer.Typer(help="Citizen Hub: the person graph served as GraphQL.", no_args_is_help=True)
 err = Console(stderr=True)
 
@@ -46,6 +50,7 @@ def serve(
     """Serve /graphql; start the embedded graph and cache when NEO4J_URI / REDIS_URL are unset."""
     import uvicorn
 
+    from connectors import ConnectorConfigError
     from hub.app import create_app
     from hub.documents import DocumentError
     from hub.embedded import EmbeddedError
@@ -57,12 +62,14 @@ def serve(
     _exit_on_sigterm()
     configure_logging(settings.log_level, json_output=settings.log_json)
     try:
-        with running_services(settings) as live:
+        with running_services(settings, demo=demo) as live:
             if demo and live.demo_people:
                 _seed(live, live.demo_people, 42)
+                if live.dev and live.demo_connectors:
+                    _link_demo_people(live)
             try:
                 application = create_app(live)
-            except (PolicyError, DocumentError) as exc:
+            except (PolicyError, DocumentError, ConnectorConfigError) as exc:
                 err.print(f"[red]error:[/red] {exc}")
                 raise typer.Exit(2) from None
             config = uvicorn.Config(
@@ -84,47 +91,42 @@ def serve(
 
 
 def _seed(settings: Settings, people: int, seed_value: int) -> None:
-    from graph.errors import GraphUnavailable
     from graph.migrations import migrate
-    from hub.app import connect_graph
-    from hub.seed import seed
+    from hub.seed import seed_with_progress
 
-    columns = (
-        TextColumn("seeding"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-    )
-    started = time.perf_counter()
-    with Progress(*columns, console=err) as progress:
-        task = progress.add_task("seed", total=people, rate="")
+    async def work(graph: Graph) -> tuple[int, int, float]:
+        await migrate(graph)
+        return await seed_with_progress(graph, people, seed_value, err)
 
-        def advance(n: int) -> None:
-            # Whole households: the last one may take the count a little past the target.
-            done = progress.tasks[0].completed + n
-            progress.update(task, completed=done, total=max(people, done))
-            rate = progress.tasks[0].completed / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, rate=f"{rate:,.0f} people/s")
-
-        async def run() -> tuple[int, int]:
-            graph = connect_graph(settings)
-            try:
-                await migrate(graph)
-                return await seed(graph, people, seed_value, progress=advance)
-            finally:
-                await graph.close()
-
-        try:
-            written, skipped = asyncio.run(run())
-        except GraphUnavailable as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
-    elapsed = time.perf_counter() - started
+    written, skipped, elapsed = _with_graph(settings, work)
     err.print(
         f"seeded {written:,} people ({skipped:,} already present) in {elapsed:.1f} s"
         + (f", {written / elapsed:,.0f} people/s" if written else "")
     )
+
+
+def _with_graph(settings: Settings, work: Callable[[Graph], Awaitable[T]]) -> T:
+    """Run `work` against the configured graph, or the embedded one (attached or started); errors exit 1."""
+    from graph.errors import GraphError
+    from hub.app import connect_graph
+    from hub.embedded import EmbeddedError
+    from hub.services import running_services
+
+    async def run(live: Settings) -> T:
+        graph = connect_graph(live)
+        try:
+            return await work(graph)
+        finally:
+            await graph.close()
+
+    try:
+        if settings.neo4j_uri:
+            return asyncio.run(run(settings))
+        with running_services(settings, cache=False) as live:
+            return asyncio.run(run(live))
+    except (EmbeddedError, GraphError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
 
 
 @app.command("seed")
@@ -190,27 +192,14 @@ def token(
 
 
 def _link_dev_citizen(settings: Settings, person_id: str, subject: str) -> None:
-    from graph.errors import GraphError
     from graph.identity import link_identity
-    from hub.app import connect_graph
-    from hub.embedded import EmbeddedError
-    from hub.services import running_services
 
-    async def run(live: Settings) -> None:
-        graph = connect_graph(live)
-        try:
-            await link_identity(
-                graph, person_id, live.auth_citizen_source, subject, method="dev-sign-in", linked_by="hub token"
-            )
-        finally:
-            await graph.close()
+    async def work(graph: Graph) -> None:
+        await link_identity(
+            graph, person_id, settings.auth_citizen_source, subject, method="dev-sign-in", linked_by="hub token"
+        )
 
-    try:
-        with running_services(settings, cache=False) as live:
-            asyncio.run(run(live))
-    except (EmbeddedError, GraphError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    _with_graph(settings, work)
 
 
 @app.command("export")
@@ -225,36 +214,71 @@ def export_command(
     import orjson
 
     from graph.audit import Actor, record_access
-    from graph.errors import GraphError
     from graph.export import subject_access
-    from hub.app import connect_graph
-    from hub.embedded import EmbeddedError
-    from hub.services import running_services
 
-    async def run(live: Settings) -> dict[str, object]:
-        graph = connect_graph(live)
-        try:
-            document = await subject_access(graph, person)
-            actor = Actor(
-                subject=f"cli:{getpass.getuser()}", role="operator", department=None, purpose="subject-access"
-            )
-            await record_access(graph, actor, f"export-{uuid.uuid4()}", {person: ["subjectAccessExport"]})
-            return document
-        finally:
-            await graph.close()
+    async def work(graph: Graph) -> dict[str, object]:
+        document = await subject_access(graph, person)
+        actor = Actor(subject=f"cli:{getpass.getuser()}", role="operator", department=None, purpose="subject-access")
+        await record_access(graph, actor, f"export-{uuid.uuid4()}", {person: ["subjectAccessExport"]})
+        return document
 
-    try:
-        with running_services(_settings(), cache=False) as live:
-            document = asyncio.run(run(live))
-    except (EmbeddedError, GraphError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    document = _with_graph(_settings(), work)
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
     if output:
         output.write_bytes(data)
         err.print(f"wrote {output}")
     else:
         sys.stdout.buffer.write(data)
+
+
+identities_app = typer.Typer(help="Identity resolution: the probabilistic linkage model.", no_args_is_help=True)
+app.add_typer(identities_app, name="identities")
+
+
+@identities_app.command("train")
+def identities_train(
+    sample: Annotated[Path, typer.Argument(help="A source's extract, JSON lines, to train against the core record.")],
+    config: Annotated[Path | None, typer.Option(help="Linkage settings (default config/linkage.yaml).")] = None,
+    current: Annotated[bool, typer.Option(help="Make the new model the one in use.")] = True,
+) -> None:
+    """Fit the Fellegi-Sunter model with Splink (DuckDB) and save it, versioned."""
+    from hub.linkage import LinkageSetupError, Sample, load_config, train_from_graph
+
+    try:
+        cfg = load_config(config) if config else load_config()
+    except LinkageSetupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+    async def work(graph: Graph) -> tuple[Path, dict[str, object], Sample]:
+        return await train_from_graph(graph, sample, cfg, make_current=current)
+
+    try:
+        path, document, read = _with_graph(_settings(), work)
+    except LinkageSetupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    for line, reason in read.refused:
+        err.print(f"[yellow]refused[/yellow] {sample}:{line}: {reason}")
+    err.print(f"model {document['version']} saved to {path}")
+
+
+@identities_app.command("model")
+def identities_model(
+    config: Annotated[Path | None, typer.Option(help="Linkage settings (default config/linkage.yaml).")] = None,
+) -> None:
+    """Describe the model in use: every comparison level with its m, u and match weight."""
+    from hub.linkage import LinkageSetupError, load_config, load_current_model
+
+    try:
+        cfg = load_config(config) if config else load_config()
+        model = load_current_model(cfg.models_dir)
+    except LinkageSetupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    import orjson
+
+    sys.stdout.buffer.write(orjson.dumps(model.describe(), option=orjson.OPT_INDENT_2) + b"\n")
 
 
 audit_app = typer.Typer(help="The audit trail of personal-data reads.", no_args_is_help=True)
@@ -265,29 +289,117 @@ app.add_typer(audit_app, name="audit")
 def audit_verify() -> None:
     """Check every audit hash chain: an edited or deleted record is reported (exit 1)."""
     from graph.audit import verify_chains
-    from graph.errors import GraphError
-    from hub.app import connect_graph
-    from hub.embedded import EmbeddedError
-    from hub.services import running_services
 
-    async def run(live: Settings) -> list[str]:
-        graph = connect_graph(live)
-        try:
-            return await verify_chains(graph)
-        finally:
-            await graph.close()
-
-    try:
-        with running_services(_settings(), cache=False) as live:
-            problems = asyncio.run(run(live))
-    except (EmbeddedError, GraphError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    problems = _with_graph(_settings(), verify_chains)
     for problem in problems:
         err.print(f"[red]tampered:[/red] {problem}")
     if problems:
         raise typer.Exit(1)
     err.print("audit trail intact")
+
+
+def _link_demo_people(settings: Settings) -> None:
+    from hub.connectors import link_demo_people
+
+    linked = asyncio.run(link_demo_people(settings))
+    if linked:
+        err.print(
+            f"{len(linked)} demo people linked to sandbox social profiles, with consent "
+            f'(try person(id: "{linked[0]}") {{ socialProfile {{ headline }} }})'
+        )
+
+
+connectors_app = typer.Typer(help="Connectors to external sources (config/connectors/*.yaml).", no_args_is_help=True)
+app.add_typer(connectors_app, name="connectors")
+
+
+def _connector_specs(settings: Settings) -> list[ConnectorSpec]:
+    from connectors import ConnectorConfigError
+    from hub.connectors import load_connector_specs
+
+    try:
+        return load_connector_specs(settings, strict=True)
+    except ConnectorConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]error:[/red] {problem}")
+        raise typer.Exit(1) from None
+
+
+@connectors_app.command("list")
+def connectors_list() -> None:
+    """Each connector, one tab-separated line: name, kind, enabled, owner, purpose, consent, match, Person field."""
+    from schema.connectors.fields import field_name
+
+    rows = [("name", "kind", "enabled", "owner", "purpose", "consent", "match", "field")]
+    for spec in _connector_specs(_settings()):
+        c = spec.config
+        match = (c.match or spec.kind.match_keys[0]).value
+        consent = "required" if c.consent_required else "no"
+        field = field_name(c, spec.kind)
+        rows.append((c.name, c.kind, str(c.enabled).lower(), c.owner, c.purpose, consent, match, field))
+    sys.stdout.write("".join("\t".join(row) + "\n" for row in rows))
+
+
+@connectors_app.command("check")
+def connectors_check() -> None:
+    """Validate every connector file (YAML, kinds, keys, secrets in the environment); exit 1 naming file and key."""
+    specs = _connector_specs(_settings())
+    err.print(f"{len(specs)} connector(s) valid: {', '.join(s.config.name for s in specs) or 'none'}")
+
+
+@connectors_app.command("test")
+def connectors_test(
+    name: Annotated[str, typer.Argument(help="The connector's name.")],
+    person: Annotated[str, typer.Option(help="The person's hub id.")],
+) -> None:
+    """A sample fetch for one person, as the hub would make it (consent and identity links apply)."""
+    import orjson
+
+    from hub.connectors import open_registry
+    from schema.connectors.loaders import ConnectorRequest
+
+    settings = _settings()
+    specs = [s for s in _connector_specs(settings) if s.config.name == name]
+    if not specs:
+        err.print(f"[red]error:[/red] no connector named {name!r}")
+        raise typer.Exit(2)
+
+    async def work(graph: Graph) -> dict[str, object]:
+        from connectors import create_session
+        from graph.person import get_people
+
+        [found] = await get_people(graph, [person])
+        if found is None:
+            return {"error": {"code": "NOT_FOUND", "message": f"no person {person}"}}
+        async with create_session() as session:
+            registry = open_registry(specs, session, None)  # no cache: a test shows the upstream's answer
+            try:
+                outcome = await ConnectorRequest(registry, graph).loader(name).load((found.id, found.nino))
+            finally:
+                await registry.aclose()
+        p = outcome.provenance
+        return {
+            "connector": name,
+            "person": found.id,
+            "value": outcome.value.model_dump(mode="json") if outcome.value is not None else None,
+            "provenance": None
+            if p is None
+            else {
+                "connector": p.connector,
+                "fetchedAt": p.fetched_at.isoformat(),
+                "stale": p.stale,
+                "cached": p.cached,
+                "matchConfidence": outcome.confidence,
+            },
+            "error": None
+            if outcome.error is None
+            else {"code": outcome.error.code.value, "message": outcome.error.message},
+        }
+
+    result = _with_graph(settings, work)
+    sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    if result.get("error"):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -302,12 +414,21 @@ def schema(
     ] = False,
 ) -> None:
     """Print the GraphQL schema (SDL) as clients see it, or the subgraph SDL with --federation."""
+    from connectors import ConnectorConfigError
+    from hub.connectors import schema_specs
     from schema import build_schema
 
+    settings = _settings()
+    try:
+        specs = schema_specs(settings)  # typed connector fields; no secrets needed, nothing is called
+    except ConnectorConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
     if federation:
-        sdl = build_schema(federation_auth_directives=_settings().federation_auth_directives).subgraph_sdl()
+        built = build_schema(federation_auth_directives=settings.federation_auth_directives, connectors=specs)
+        sdl = built.subgraph_sdl()
     else:
-        sdl = build_schema().as_str()
+        sdl = build_schema(connectors=specs).as_str()
     sys.stdout.write(sdl.rstrip("\n") + "\n")
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from hub.connectors import DemoSandbox
 from hub.embedded import ArcadeDBServer, ValkeyServer
 from hub.settings import Settings
 
@@ -48,8 +49,13 @@ def _running(settings: Settings) -> dict[str, Any] | None:
 
 
 @contextmanager
-def running_services(settings: Settings, *, graph: bool = True, cache: bool = True) -> Iterator[Settings]:
-    """Yield settings whose `neo4j_uri` / `redis_url` point at live servers."""
+def running_services(
+    settings: Settings, *, graph: bool = True, cache: bool = True, demo: bool = False
+) -> Iterator[Settings]:
+    """Yield settings whose `neo4j_uri` / `redis_url` point at live servers.
+
+    With ``demo`` (dev, `HUB_DEMO_CONNECTORS` on) the social-profile sandbox runs beside them.
+    """
     if not settings.neo4j_uri and not settings.redis_url:
         attached = _running(settings)
         if attached is not None:
@@ -76,6 +82,8 @@ def running_services(settings: Settings, *, graph: bool = True, cache: bool = Tr
             valkey = ValkeyServer(settings.data_dir, port=settings.embedded_cache_port)
             stack.enter_context(valkey)
             updates["redis_url"] = valkey.url
+        if demo and settings.dev and settings.demo_connectors:
+            stack.enter_context(DemoSandbox(settings.data_dir))
         live = settings.model_copy(update=updates)
         if graph and cache and "neo4j_uri" in updates and "redis_url" in updates:
             path = _endpoints_path(settings)

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_CONFIG = CONFIG_DIR / "hub.yaml"
 DEFAULT_POLICY = CONFIG_DIR / "policies.yaml"
+DEFAULT_CONNECTORS = CONFIG_DIR / "connectors"
 # Symmetric (HS*) and `none` are never accepted: a public key must never double as an HMAC secret.
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -66,6 +67,9 @@ class Settings(BaseSettings):
     auth_leeway: float = _f(30.0, "HUB_AUTH_LEEWAY", "auth_leeway", ge=0, le=300)
     auth_citizen_source: str = _f("govuk-one-login", "HUB_AUTH_CITIZEN_SOURCE", "auth_citizen_source")
     policy_file: Path = _f(DEFAULT_POLICY, "HUB_POLICY_FILE", "policy_file")
+    connectors_dir: Path = _f(DEFAULT_CONNECTORS, "HUB_CONNECTORS_DIR", "connectors_dir")
+    # `hub serve --demo` in dev: start the social-profile sandbox and link demo people to it.
+    demo_connectors: bool = _f(True, "HUB_DEMO_CONNECTORS", "demo_connectors")
 
     max_body_bytes: int = _f(256 * 1024, "HUB_MAX_BODY_BYTES", "max_body_bytes", ge=1024)
     rate_limit_per_minute: int = _f(600, "HUB_RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute", ge=0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import strawberry
 from strawberry.extensions import (
@@ -17,21 +17,32 @@ from strawberry.extensions.max_aliases import create_validator as alias_limit_ru
 from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
 from strawberry.tools import merge_types
 
+from connectors.registry import ConnectorSpec
 from schema.audit.queries import AuditQuery
+from schema.connectors.fields import install
+from schema.connectors.mutations import ConnectorMutation
+from schema.connectors.warnings import ConnectorWarnings
 from schema.context import Context
 from schema.errors import ErrorCodes
 from schema.export.queries import ExportQuery
 from schema.federation import HubSchema, ServiceQuery
 from schema.household.mutations import HouseholdMutation
 from schema.limits import cost_limit_rule
+from schema.live.subscriptions import LiveSubscription
+from schema.live.types import EVENT_TYPES
+from schema.maintenance.mutations import MaintenanceMutation
+from schema.maintenance.queries import MaintenanceQuery
+from schema.maintenance.subscriptions import MaintenanceSubscription
 from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
+from schema.people.types import Person
 from schema.permissions import FieldPolicy
 
 __all__ = ["Context", "HubSchema", "build_schema"]
 
-Query = merge_types("Query", (PeopleQuery, AuditQuery, ExportQuery, ServiceQuery))
-Mutation = merge_types("Mutation", (PeopleMutation, HouseholdMutation))
+Query = merge_types("Query", (PeopleQuery, AuditQuery, ExportQuery, ServiceQuery, MaintenanceQuery))
+Mutation = merge_types("Mutation", (PeopleMutation, HouseholdMutation, ConnectorMutation, MaintenanceMutation))
+Subscription = merge_types("Subscription", (MaintenanceSubscription, LiveSubscription))
 
 
 def build_schema(
@@ -42,12 +53,16 @@ def build_schema(
     max_tokens: int = 5000,
     max_cost: int = 5000,
     federation_auth_directives: bool = False,
+    connectors: Sequence[ConnectorSpec] = (),
 ) -> HubSchema:
     """The hub's schema: an Apollo Federation 2 subgraph (see `schema.federation`).
 
     `federation_auth_directives` renders Router authorization directives into the subgraph SDL; the Node
     gateway refuses them, so they are off unless an Apollo Router composes the hub.
+    `connectors` (validated specs, `connectors.load_specs`) each add a typed field to Person, generated from
+    the connector's declared fields (`schema.connectors.fields`); none are called while building.
     """
+    install(Person, connectors)
     # Parsing and validation dominate a small request unless cached (shared PLATFORM.md: ~5 ms).
     # Factories, not instances: an extension instance must not be shared between requests.
     # The parser and validation caches live at module level, so they are shared all the same.
@@ -60,6 +75,7 @@ def build_schema(
     ]
     extensions: list[Callable[[], SchemaExtension]] = [
         ErrorCodes,
+        ConnectorWarnings,
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: ParserCache(maxsize=1024),
         lambda: AddValidationRules(rules),
@@ -68,7 +84,14 @@ def build_schema(
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return HubSchema(query=Query, mutation=Mutation, extensions=extensions, auth_directives=federation_auth_directives)
+    return HubSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=EVENT_TYPES,
+        extensions=extensions,
+        auth_directives=federation_auth_directives,
+    )
 
 
 def schema_fields(schema: strawberry.Schema) -> dict[str, set[str]]:

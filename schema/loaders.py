@@ -6,9 +6,10 @@ from functools import partial
 
 from strawberry.dataloader import DataLoader
 
-from graph import audit, household, person
+from graph import audit, consent, household, maintenance, person
 from graph.driver import Graph
 from graph.models import Person
+from graph.money import MaintenanceCase
 
 
 class Loaders:
@@ -17,6 +18,9 @@ class Loaders:
         "person_by_nino",
         "household",
         "access_log",
+        "consents",
+        "maintenance_case",
+        "maintenance_cases",
     )
 
     def __init__(self, graph: Graph) -> None:
@@ -26,3 +30,10 @@ class Loaders:
             partial(household.households_of, graph)
         )
         self.access_log: DataLoader[str, list[audit.AccessEntry]] = DataLoader(partial(audit.access_log, graph))
+        self.consents: DataLoader[str, list[consent.Consent]] = DataLoader(partial(consent.consents_of, graph))
+        self.maintenance_case: DataLoader[str, MaintenanceCase | None] = DataLoader(
+            partial(maintenance.get_cases, graph)
+        )
+        self.maintenance_cases: DataLoader[str, list[maintenance.PersonCase]] = DataLoader(
+            partial(maintenance.cases_for_person, graph)
+        )

@@ -28,6 +28,9 @@ OPEN_TYPES = frozenset(
         "VersionConflictError",
         "NinoTaken",
         "LinkRelationshipSuccess",
+        "ConsentRevoked",
+        "IdentityLinked",
+        "IdentityTakenError",
     }
 )
 
@@ -59,8 +62,31 @@ def check(ctx: Context, parent: str, name: str, root: Any) -> None:
             raise forbidden(f"reading {key}")
         ctx.reads[root.id].add(name)
         return
+    parties = getattr(root, "parties", None)
+    if parties is not None:
+        # A record of a maintenance case (schema.maintenance): a citizen reads it only as a parent in
+        # the case, and only what that parent's role allows (never the other parent's detail). It is
+        # personal data of both parents, so the read is audited on both.
+        if access.self_only:
+            allowed = key in access.readable or key in access.by_case_role(_case_role(ctx, parties))
+        else:
+            allowed = key in access.readable or (ctx.verified and key in access.verified_only)
+        if not allowed:
+            raise forbidden(f"reading {key}")
+        for person_id in parties:
+            if person_id:
+                ctx.reads[person_id].add(key)
+        return
     if key not in access.readable and not (ctx.verified and key in access.verified_only):
         raise forbidden(f"reading {key}")
+
+
+def _case_role(ctx: Context, parties: tuple[str, str]) -> str | None:
+    """PAYING or RECEIVING: the principal's role in a case whose parents are (paying, receiving)."""
+    me = ctx.principal.person_id if ctx.principal else None
+    if me is None:
+        return None
+    return "PAYING" if me == parties[0] else "RECEIVING" if me == parties[1] else None
 
 
 class FieldPolicy(SchemaExtension):

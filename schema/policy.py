@@ -8,6 +8,7 @@ when the file is loaded, so a typo fails start-up instead of silently denying (o
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -42,9 +43,16 @@ class Grant(BaseModel):
     read_with_verified_identity: tuple[str, ...] = ()
     # With people: self, fields of other people reachable from the own record (children, partner).
     related: tuple[str, ...] = ()
+    # With people: self, fields of a maintenance case's records readable only by the paying / the
+    # receiving parent in that case (on top of `read`): each parent sees only what their role allows.
+    paying_parent: tuple[str, ...] = ()
+    receiving_parent: tuple[str, ...] = ()
     queries: tuple[str, ...] = ()  # root Query fields this grant may call
     mutations: tuple[str, ...] = ()
     description: str = ""
+    # A grant about one connector's fields: in force only while that connector is configured (its fields
+    # exist only then), and checked as strictly as any other grant when it is.
+    connector: str | None = None
 
 
 class PolicyFile(BaseModel):
@@ -63,11 +71,21 @@ class Access:
     readable: frozenset[str] = frozenset()
     verified_only: frozenset[str] = frozenset()
     related: frozenset[str] = frozenset()
+    paying_parent: frozenset[str] = frozenset()
+    receiving_parent: frozenset[str] = frozenset()
     queries: frozenset[str] = frozenset()
     mutations: frozenset[str] = frozenset()
     any_person: bool = False
     self_only: bool = False
     grants: tuple[int, ...] = field(default=())
+
+    def by_case_role(self, role: str | None) -> frozenset[str]:
+        """Fields readable only by a parent in a case, for `role` (PAYING / RECEIVING; None: none)."""
+        if role == "PAYING":
+            return self.paying_parent
+        if role == "RECEIVING":
+            return self.receiving_parent
+        return frozenset()
 
     @property
     def empty(self) -> bool:
@@ -98,6 +116,8 @@ class Policy:
         readable: set[str] = set()
         verified: set[str] = set()
         related: set[str] = set()
+        paying: set[str] = set()
+        receiving: set[str] = set()
         queries: set[str] = set()
         mutations: set[str] = set()
         any_person = self_only = False
@@ -113,6 +133,8 @@ class Policy:
             readable.update(g.read)
             verified.update(g.read_with_verified_identity)
             related.update(g.related)
+            paying.update(g.paying_parent)
+            receiving.update(g.receiving_parent)
             queries.update(g.queries)
             mutations.update(g.mutations)
             if g.people is Scope.ANY:
@@ -123,6 +145,8 @@ class Policy:
             readable=frozenset(readable),
             verified_only=frozenset(verified - readable),
             related=frozenset(related),
+            paying_parent=frozenset(paying),
+            receiving_parent=frozenset(receiving),
             queries=frozenset(queries),
             mutations=frozenset(mutations),
             any_person=any_person,
@@ -135,8 +159,11 @@ class Policy:
         return p.has_auth_level(str(want.get("auth", "Cl.Cm"))) and p.has_confidence(str(want.get("confidence", "P2")))
 
 
-def load_policy(path: Path, fields: dict[str, set[str]]) -> Policy:
-    """Read and validate `path` against the schema's `fields` ({type: {field}}, Query and Mutation included)."""
+def load_policy(path: Path, fields: dict[str, set[str]], connectors: Collection[str] = ()) -> Policy:
+    """Read and validate `path` against the schema's `fields` ({type: {field}}, Query and Mutation included).
+
+    Grants naming a `connector` that is not among ``connectors`` (the configured ones) are left out.
+    """
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -158,10 +185,12 @@ def load_policy(path: Path, fields: dict[str, set[str]]) -> Policy:
 
     grants = []
     for i, g in enumerate(spec.grants):
+        if g.connector is not None and g.connector not in connectors:
+            continue
         label = "/".join(x for x in (g.role, g.department, g.purpose) if x)
         where = f"{path}: grants.{i} ({label})"
         expanded: dict[str, tuple[str, ...]] = {}
-        for key in ("read", "read_with_verified_identity", "related"):
+        for key in ("read", "read_with_verified_identity", "related", "paying_parent", "receiving_parent"):
             out: list[str] = []
             for name in getattr(g, key):
                 out.extend(_expand(name, fields, f"{where}.{key}"))

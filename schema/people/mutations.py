@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Annotated
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
 from graph import person as repo
 from graph.errors import DuplicateNino, InvalidValue, NotFound, VersionConflict
 from graph.models import NewPerson, PersonChanges
 from schema.context import Info
 from schema.errors import InvalidInput, NinoTaken, NotFoundError, VersionConflictError, user_error
+from schema.events import Event, EventKind, publish
 from schema.people.queries import parse_person_id
 from schema.people.types import Person, PersonStatus
 
@@ -72,4 +75,6 @@ class PeopleMutation:
         except (InvalidValue, NotFound, VersionConflict, DuplicateNino) as exc:
             return user_error(exc)
         info.context.loaders.person.prime(person_id, updated, force=True)
+        changed = [to_camel_case(f.name) for f in dataclasses.fields(changes) if getattr(changes, f.name) is not None]
+        await publish(info.context.events, Event(EventKind.PROFILE_CHANGED, (person_id,), data={"fields": changed}))
         return Person.from_model(updated)

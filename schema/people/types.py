@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -17,8 +18,12 @@ from graph.errors import InvalidValue
 from graph.household import EMPTY_HOUSEHOLD, Household
 from graph.nino import normalise_nino
 from schema.audit.types import AccessEntry
+from schema.connectors.types import ConsentRecord
 from schema.context import Info
 from schema.household.types import Address, Claim, Residence
+
+if TYPE_CHECKING:
+    from schema.maintenance.types import MaintenanceCase
 
 PersonStatus = strawberry.enum(models.PersonStatus, name="PersonStatus")
 
@@ -118,6 +123,18 @@ class Person:
         if principal is not None and principal.person_id == self.id:
             entries = [e for e in entries if e.actor != principal.subject]
         return [AccessEntry.from_model(e) for e in entries]
+
+    @strawberry.field(description="Consents this person gave connectors, newest first (withdrawn ones too).")
+    async def consents(self, info: Info) -> list[ConsentRecord] | None:
+        return [ConsentRecord.from_model(c) for c in await info.context.loaders.consents.load(self.id)]
+
+    @strawberry.field(description="Child-maintenance cases this person is the paying or receiving parent in.")
+    async def maintenance_cases(
+        self, info: Info
+    ) -> list[Annotated[MaintenanceCase, strawberry.lazy("schema.maintenance.types")]] | None:
+        from schema.maintenance.types import cases_view  # the maintenance types build on Person
+
+        return cases_view(info.context, await info.context.loaders.maintenance_cases.load(self.id))
 
 
 async def _household(info: Info, person_id: str) -> Household:

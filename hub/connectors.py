@@ -1,0 +1,215 @@
+"""Connectors at the composition root: reading `HUB_CONNECTORS_DIR`, the shared session and registry,
+and the demo sandbox that `hub serve --demo` starts.
+
+Start-up policy: a connector whose YAML is invalid stops the hub with an error naming the file and key
+(`ConnectorConfigError`): that is a mistake in the repository. A connector whose *secrets* are missing from
+the environment is a deployment matter of one source, so the hub starts with that connector disabled (its
+fields are typed as usual and answer CONNECTOR_DISABLED; /readyz stays ok) and logs an error naming the
+file, key and variable; `hub connectors check` exits 1 for it. In dev only, the sandbox's credentials stand
+in for `SOCIAL_CLIENT_ID` / `SOCIAL_CLIENT_SECRET` when they are unset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import aiohttp
+import redis.asyncio as aioredis
+
+from connectors import ConnectorConfigError, ConnectorRegistry, Source, create_session, load_specs
+from connectors.cache import RecordCache
+from connectors.errors import ConfigProblem
+from connectors.registry import ConnectorSpec, build_connector
+from hub.embedded import EmbeddedError, pdeathsig_preexec
+from hub.settings import Settings
+
+__all__ = [
+    "DEV_SECRETS",
+    "DemoSandbox",
+    "connector_environ",
+    "link_demo_people",
+    "load_connector_specs",
+    "open_registry",
+    "running_connectors",
+    "schema_specs",
+]
+
+log = logging.getLogger(__name__)
+
+# The sandbox's own defaults (`python -m connectors.sandbox`): never valid against a real upstream.
+DEV_SECRETS: Mapping[str, str] = {"SOCIAL_CLIENT_ID": "sandbox-client", "SOCIAL_CLIENT_SECRET": "sandbox-secret"}
+DEMO_SOCIAL_PORT = 8101  # config/connectors/social.yaml points here
+DEMO_LINKED_PEOPLE = 25
+DEMO_SEED = 42  # `hub serve --demo` seeds with this
+
+
+def connector_environ(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if environ is None else environ)
+    if settings.dev:
+        for name, value in DEV_SECRETS.items():
+            env.setdefault(name, value)
+    return env
+
+
+class _AnySecret(dict[str, str]):
+    """An environment in which every variable is set: for building the schema without any secrets."""
+
+    def get(self, key: str, default: str | None = None) -> str:  # type: ignore[override]
+        return super().get(key) or "unset"
+
+
+def load_connector_specs(settings: Settings, *, strict: bool = False) -> list[ConnectorSpec]:
+    """Every connector in `settings.connectors_dir`, validated; raises `ConnectorConfigError` (file, key).
+
+    Unless ``strict``, a connector whose only problems are unset secrets comes back disabled (see above).
+    """
+    environ = connector_environ(settings)
+    try:
+        return load_specs(settings.connectors_dir, environ=environ)
+    except ConnectorConfigError as exc:
+        if strict or not all(_unset_secret(p) for p in exc.problems):
+            raise
+        unset = exc.problems
+    specs = load_specs(settings.connectors_dir, environ=_AnySecret(environ))
+    out: list[ConnectorSpec] = []
+    for spec in specs:
+        problems = [p for p in unset if p.file == spec.file]
+        if problems:
+            log.error(
+                "connector %s disabled until its secrets are set: %s",
+                spec.config.name,
+                "; ".join(str(p) for p in problems),
+            )
+            spec = ConnectorSpec(spec.file, spec.kind, spec.config.model_copy(update={"enabled": False}))
+        out.append(spec)
+    return out
+
+
+def _unset_secret(problem: ConfigProblem) -> bool:
+    return problem.message.startswith("environment variable ") and "is not set" in problem.message
+
+
+def schema_specs(settings: Settings) -> list[ConnectorSpec]:
+    """The specs for printing the schema: validated, but secrets need not be present (nothing connects)."""
+    return load_specs(settings.connectors_dir, environ=_AnySecret(os.environ))
+
+
+def open_registry(
+    specs: list[ConnectorSpec], session: aiohttp.ClientSession, redis: aioredis.Redis | None
+) -> ConnectorRegistry:
+    cache = RecordCache(redis) if redis is not None else None
+    return ConnectorRegistry(Source(build_connector(spec, session=session), cache=cache) for spec in specs)
+
+
+@contextlib.asynccontextmanager
+async def running_connectors(
+    specs: list[ConnectorSpec], redis: aioredis.Redis | None
+) -> AsyncIterator[ConnectorRegistry]:
+    """One session and one registry for the process; both closed on exit."""
+    session = create_session()
+    try:
+        registry = open_registry(specs, session, redis)
+        try:
+            yield registry
+        finally:
+            await registry.aclose()
+    finally:
+        await session.close()
+
+
+class DemoSandbox:
+    """The social-profile sandbox as a child process on the port `config/connectors/social.yaml` names.
+
+    If something already listens on that port (another hub's demo sandbox), it is left to answer instead.
+    """
+
+    def __init__(self, data_dir: Path, port: int = DEMO_SOCIAL_PORT, ready_timeout: float = 15.0) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.ready_timeout = ready_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> DemoSandbox:
+        if _accepts(self.port):
+            # Most likely another hub's demo sandbox; the demo is not worth failing start-up for.
+            log.warning("port %d is in use: not starting the demo social sandbox (using what listens there)", self.port)
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log_file = (self.data_dir / "social-sandbox.log").open("ab")
+        args = [sys.executable, "-m", "connectors.sandbox", "--port", str(self.port)]
+        args += ["--client-id", DEV_SECRETS["SOCIAL_CLIENT_ID"], "--client-secret", DEV_SECRETS["SOCIAL_CLIENT_SECRET"]]
+        self.process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+            args,
+            stdout=log_file,
+            stderr=log_file,
+            preexec_fn=pdeathsig_preexec(),  # noqa: PLW1509
+        )
+        log_file.close()
+        deadline = time.monotonic() + self.ready_timeout
+        while not _accepts(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise EmbeddedError(f"the social sandbox did not start; see {self.data_dir / 'social-sandbox.log'}")
+            time.sleep(0.05)
+        log.info("social sandbox listening on 127.0.0.1:%d", self.port)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+async def link_demo_people(settings: Settings, people: int = DEMO_LINKED_PEOPLE) -> list[str]:
+    """Link the first seeded people to sandbox profiles and record their consent (idempotent); their ids."""
+    from graph.consent import grant_consent
+    from graph.errors import NotFound
+    from graph.identity import link_identity
+    from hub.app import connect_graph
+    from hub.seed import _SLOTS, person_id
+
+    specs = [s for s in load_connector_specs(settings) if s.config.name == "social"]
+    if not specs:
+        return []
+    purpose = specs[0].config.purpose
+    graph = connect_graph(settings)
+    linked: list[str] = []
+    try:
+        # The seed's id space: household h, member k is slot (seed % 100) * 10_000_000 + h * 8 + k; not every
+        # member slot of a household is used.
+        base = (DEMO_SEED % 100) * 10_000_000
+        for slot in range(base, base + settings.demo_people * _SLOTS):
+            if len(linked) >= people:
+                break
+            pid = person_id(DEMO_SEED, slot)
+            try:
+                await link_identity(
+                    graph, pid, "social", f"demo-{slot - base:05d}", method="demo", linked_by="hub-demo"
+                )
+            except NotFound:
+                continue
+            await grant_consent(graph, pid, "social", purpose)
+            linked.append(pid)
+    finally:
+        await graph.close()
+    return linked

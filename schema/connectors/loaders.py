@@ -1,0 +1,97 @@
+"""Per-request connector state: one DataLoader per connector, consent and identity checks, stale warnings.
+
+A connector DataLoader's key is a person (id, NINO). One batch — every person a query asks this connector
+about, at any depth — costs one consent read and one identity-link read in the graph, then one
+`Source.fetch(keys)` (which coalesces with other requests, reads the cache and batches the upstream calls).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from graphql import GraphQLError
+from pydantic import BaseModel
+from strawberry.dataloader import DataLoader
+
+from connectors import ConnectorRegistry, ErrorCode, FetchError, MatchKey, Provenance
+from graph.consent import active_consents
+from graph.driver import Graph
+from graph.identity import identities_for_people
+
+__all__ = ["ConnectorOutcome", "ConnectorRequest", "PersonKey"]
+
+PersonKey = tuple[str, str | None]
+"""(person id, NINO): what a connector loader is asked about."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorOutcome:
+    """What one connector knows about one person, or why it cannot say."""
+
+    value: BaseModel | None = None
+    provenance: Provenance | None = None
+    error: FetchError | None = None
+    confidence: float | None = None
+
+
+_NOTHING = ConnectorOutcome()
+
+
+class ConnectorRequest:
+    """The connector side of one request's context (new per request, like every DataLoader)."""
+
+    def __init__(self, registry: ConnectorRegistry, graph: Graph) -> None:
+        self.registry = registry
+        self.graph = graph
+        self.loaders: dict[str, DataLoader[PersonKey, ConnectorOutcome]] = {}
+        # Stale values served in place of a failed refresh: data plus a warning-level error (see fields.py).
+        self.warnings: list[GraphQLError] = []
+
+    def loader(self, connector: str) -> DataLoader[PersonKey, ConnectorOutcome]:
+        loader = self.loaders.get(connector)
+        if loader is None:
+            loader = self.loaders[connector] = DataLoader(partial(self._load, connector))
+        return loader
+
+    async def _load(self, connector: str, people: Sequence[PersonKey]) -> list[ConnectorOutcome]:
+        source = self.registry.get(connector)
+        config = source.config
+        ids = [pid for pid, _ in people]
+        out: list[ConnectorOutcome | None] = [None] * len(people)
+        if config.consent_required:
+            consented = await active_consents(self.graph, ids, connector, config.purpose)
+            refused = ConnectorOutcome(
+                error=FetchError(ErrorCode.CONSENT_REQUIRED, f"no active consent for {connector} ({config.purpose})")
+            )
+            for i, ok in enumerate(consented):
+                if not ok:
+                    out[i] = refused
+        wanted = [i for i, o in enumerate(out) if o is None]
+        keys: dict[int, tuple[str, float]] = {}
+        if source.connector.match is MatchKey.NINO:
+            # The NINO is verified on the core record: a deterministic match, no link needed.
+            keys = {i: (nino, 1.0) for i in wanted if (nino := people[i][1])}
+        elif source.connector.match is MatchKey.EXTERNAL_ID:
+            # Only a link that exists (made by the citizen, a steward or the resolver) says who is who.
+            links = await identities_for_people(self.graph, [ids[i] for i in wanted], connector)
+            keys = {i: (found[0][0], found[0][1]) for i, found in zip(wanted, links, strict=True) if found}
+        # verified_email: no verified emails on the core record yet, so nobody matches (null, no error).
+        results: dict[str, Any] = await source.fetch(list(dict.fromkeys(k for k, _ in keys.values()))) if keys else {}
+        for i in wanted:
+            if i not in keys:
+                out[i] = _NOTHING
+                continue
+            key, confidence = keys[i]
+            r = results[key]
+            out[i] = ConnectorOutcome(r.value, r.provenance, r.error, confidence)
+        return [o if o is not None else _NOTHING for o in out]
+
+
+def drain_warnings(request: ConnectorRequest | None) -> list[GraphQLError]:
+    if request is None or not request.warnings:
+        return []
+    warnings, request.warnings = request.warnings, []
+    return warnings
