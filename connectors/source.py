@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from connectors.cache import ConnectorCache, RecordCache
+from connectors.cache import CachedRecord, ConnectorCache, RecordCache
 from connectors.contract import Connector, ConnectorConfig, FetchError, FetchResult, Outcome, Provenance
 from connectors.errors import BadResponse, ErrorCode, InvalidKey, Rejected, UpstreamError, UpstreamTimeout
 from connectors.resilience import Bulkhead, CircuitBreaker, RateLimiter, retrying
@@ -114,6 +114,12 @@ class Source:
         if self.cache is None:
             return 0
         return await self.cache.delete_many(_unique_keys(keys))
+
+    async def cached(self, keys: Iterable[str]) -> dict[str, CachedRecord]:
+        """What the cache holds for ``keys``, without calling the upstream (a subject access export)."""
+        if self.cache is None:
+            return {}
+        return await self.cache.get_many(_unique_keys(keys))
 
     def snapshot(self) -> StatsSnapshot:
         return self.stats.snapshot(

@@ -61,7 +61,9 @@ async def subject_access(graph: Graph, person_id: str) -> dict[str, Any]:
             "claims": sorted(row["claims"], key=lambda c: c["id"]),
             "identityLinks": row["identities"],
             "consents": row["consents"],
-            "connectorData": [],  # no connector caches person data yet (connectors issue)
+            # Connector records live in the hub's cache, not the graph: the caller holding the
+            # connector registry fills this in (schema.connectors.loaders.ConnectorRequest.held_about).
+            "connectorData": [],
             "accessLog": [
                 {
                     "at": e.at,

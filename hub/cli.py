@@ -213,16 +213,39 @@ def export_command(
 
     import orjson
 
+    from connectors import ConnectorConfigError
     from graph.audit import Actor, record_access
+    from graph.errors import GraphError
     from graph.export import subject_access
+    from hub.app import connect_graph, connect_redis
+    from hub.connectors import load_connector_specs, running_connectors
+    from hub.embedded import EmbeddedError
+    from hub.services import running_services
+    from schema.connectors.loaders import ConnectorRequest
 
-    async def work(graph: Graph) -> dict[str, object]:
-        document = await subject_access(graph, person)
-        actor = Actor(subject=f"cli:{getpass.getuser()}", role="operator", department=None, purpose="subject-access")
-        await record_access(graph, actor, f"export-{uuid.uuid4()}", {person: ["subjectAccessExport"]})
-        return document
+    async def run(live: Settings) -> dict[str, object]:
+        graph, redis = connect_graph(live), connect_redis(live)
+        try:
+            document = await subject_access(graph, person)
+            # Connector records held in the cache, as the GraphQL export reports them.
+            async with running_connectors(load_connector_specs(live), redis) as registry:
+                nino = document["person"].get("nino")
+                document["connectorData"] = await ConnectorRequest(registry, graph).held_about(person, nino)
+            actor = Actor(
+                subject=f"cli:{getpass.getuser()}", role="operator", department=None, purpose="subject-access"
+            )
+            await record_access(graph, actor, f"export-{uuid.uuid4()}", {person: ["subjectAccessExport"]})
+            return document
+        finally:
+            await redis.aclose()
+            await graph.close()
 
-    document = _with_graph(_settings(), work)
+    try:
+        with running_services(_settings()) as live:
+            document = asyncio.run(run(live))
+    except (EmbeddedError, GraphError, ConnectorConfigError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
     if output:
         output.write_bytes(data)

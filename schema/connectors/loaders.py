@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
 
 from connectors import ConnectorRegistry, ErrorCode, FetchError, MatchKey, Provenance
+from connectors.source import Source
 from graph.consent import active_consents
 from graph.driver import Graph
 from graph.identity import identities_for_people
@@ -70,15 +72,7 @@ class ConnectorRequest:
                 if not ok:
                     out[i] = refused
         wanted = [i for i, o in enumerate(out) if o is None]
-        keys: dict[int, tuple[str, float]] = {}
-        if source.connector.match is MatchKey.NINO:
-            # The NINO is verified on the core record: a deterministic match, no link needed.
-            keys = {i: (nino, 1.0) for i in wanted if (nino := people[i][1])}
-        elif source.connector.match is MatchKey.EXTERNAL_ID:
-            # Only a link that exists (made by the citizen, a steward or the resolver) says who is who.
-            links = await identities_for_people(self.graph, [ids[i] for i in wanted], connector)
-            keys = {i: (found[0][0], found[0][1]) for i, found in zip(wanted, links, strict=True) if found}
-        # verified_email: no verified emails on the core record yet, so nobody matches (null, no error).
+        keys = await self._keys(source, people, wanted)
         results: dict[str, Any] = await source.fetch(list(dict.fromkeys(k for k, _ in keys.values()))) if keys else {}
         for i in wanted:
             if i not in keys:
@@ -88,6 +82,47 @@ class ConnectorRequest:
             r = results[key]
             out[i] = ConnectorOutcome(r.value, r.provenance, r.error, confidence)
         return [o if o is not None else _NOTHING for o in out]
+
+    async def _keys(
+        self, source: Source, people: Sequence[PersonKey], wanted: Sequence[int]
+    ) -> dict[int, tuple[str, float]]:
+        """The connector's key (and match confidence) for each wanted person who has one."""
+        if source.connector.match is MatchKey.NINO:
+            # The NINO is verified on the core record: a deterministic match, no link needed.
+            return {i: (nino, 1.0) for i in wanted if (nino := people[i][1])}
+        if source.connector.match is MatchKey.EXTERNAL_ID:
+            # Only a link that exists (made by the citizen, a steward or the resolver) says who is who.
+            links = await identities_for_people(self.graph, [people[i][0] for i in wanted], source.name)
+            return {i: (found[0][0], found[0][1]) for i, found in zip(wanted, links, strict=True) if found}
+        # verified_email: no verified emails on the core record yet, so nobody matches (null, no error).
+        return {}
+
+    async def held_about(self, person_id: str, nino: str | None) -> list[dict[str, Any]]:
+        """Every connector record the hub's cache holds about a person, with its provenance (subject access).
+
+        Read from the cache only: an export reports what the hub holds, it does not fetch anything new.
+        """
+        held: list[dict[str, Any]] = []
+        now = datetime.now(UTC)
+        for source in self.registry:
+            found = (await self._keys(source, [(person_id, nino)], [0])).get(0)
+            if found is None:
+                continue
+            key, confidence = found
+            cached = (await source.cached([key])).get(key)
+            if cached is None:
+                continue
+            held.append(
+                {
+                    "connector": source.name,
+                    "matchedBy": source.connector.match.value,
+                    "matchConfidence": confidence,
+                    "fetchedAt": cached.fetched_at.isoformat(),
+                    "stale": cached.age(now) > source.config.cache.ttl,
+                    "record": cached.value.model_dump(mode="json") if cached.value is not None else None,
+                }
+            )
+        return held
 
 
 def drain_warnings(request: ConnectorRequest | None) -> list[GraphQLError]:

@@ -26,5 +26,7 @@ class ExportQuery:
         if target != own and not ctx.access.any_person:
             raise forbidden("exporting another person's record")
         document = await subject_access(ctx.graph, target)
+        if ctx.connectors is not None:
+            document["connectorData"] = await ctx.connectors.held_about(target, document["person"].get("nino"))
         ctx.reads[target].add("subjectAccessExport")
         return document  # type: ignore[no-any-return]

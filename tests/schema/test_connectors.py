@@ -533,3 +533,29 @@ async def test_a_steward_links_an_identity_and_the_profile_resolves(
     assert profile["data"]["person"]["socialProfile"]["headline"] == (profile_for(external) or {})["headline"]
     log = (await access_log(graph, [me.id]))[0]
     assert any(e.actor == "steward-1" and "linkIdentity" in e.fields for e in log)
+
+
+async def test_subject_access_export_includes_cached_connector_records_until_consent_is_revoked(
+    cgql: Any, make_person: MakePerson, graph: Graph, token: MintToken, settings: Settings, social: SocialSandbox
+) -> None:
+    me = await make_person()
+    external = await linked(graph, me.id)
+    subject = f"urn:fdc:test:{secrets.token_hex(8)}"
+    await link_identity(graph, me.id, settings.auth_citizen_source, subject, method="test", linked_by="test")
+    citizen = {"authorization": f"Bearer {token(None, subject=subject, vot='Cl.Cm.P2')}"}
+
+    before = await cgql("{ subjectAccessExport }", headers=citizen)
+    assert before["data"]["subjectAccessExport"]["connectorData"] == []  # nothing fetched, nothing held
+    read = await cgql(f'{{ person(id: "{me.id}") {{ {PROFILE} }} }}')
+    headline = read["data"]["person"]["socialProfile"]["headline"]
+    calls = social.state.api_calls
+
+    held = (await cgql("{ subjectAccessExport }", headers=citizen))["data"]["subjectAccessExport"]["connectorData"]
+    assert [(h["connector"], h["matchedBy"], h["stale"]) for h in held] == [("social", "external_id", False)]
+    assert held[0]["record"]["headline"] == headline and held[0]["fetchedAt"]
+    assert social.state.api_calls == calls, "an export reads the cache, it never calls the upstream"
+    assert external not in str(held)  # the record, not the key it is filed under
+
+    await cgql('mutation { revokeConsent(connector: "social") { __typename } }', headers=citizen)
+    after = await cgql("{ subjectAccessExport }", headers=citizen)
+    assert after["data"]["subjectAccessExport"]["connectorData"] == []
