@@ -65,6 +65,7 @@ def serve(
         with running_services(settings, demo=demo) as live:
             if demo and live.demo_people:
                 _seed(live, live.demo_people, 42)
+                _seed_demo_cases(live)
                 if live.dev and live.demo_connectors:
                     _link_demo_people(live)
             try:
@@ -103,6 +104,17 @@ def _seed(settings: Settings, people: int, seed_value: int) -> None:
         f"seeded {written:,} people ({skipped:,} already present) in {elapsed:.1f} s"
         + (f", {written / elapsed:,.0f} people/s" if written else "")
     )
+
+
+def _seed_demo_cases(settings: Settings) -> None:
+    from hub.seed import seed_demo_cases
+
+    async def work(graph: Graph) -> int:
+        return await seed_demo_cases(graph, settings.demo_people, 42)
+
+    created = _with_graph(settings, work)
+    if created:
+        err.print(f"{created} demo child-maintenance cases opened, with payment histories")
 
 
 def _with_graph(settings: Settings, work: Callable[[Graph], Awaitable[T]]) -> T:

@@ -224,3 +224,51 @@ async def seed(
         if progress:
             progress(count)
     return written, skipped
+
+
+async def seed_demo_cases(graph: Graph, people: int, seed: int = 42, cases: int = 12, today: date | None = None) -> int:
+    """Child-maintenance cases for demo households (two parents with children), with payment histories.
+
+    `people` and `seed` are those the demo was seeded with. Idempotent: a household whose paying parent
+    already has a case is left alone. Most instalments
+    are paid on the due date; every third case misses its two most recent ones, every fifth pays
+    part of one, so the demo shows arrears as well as a clean record. Returns the cases created.
+    """
+    from graph import maintenance
+    from graph.money import Frequency, Scheme, instalments
+
+    today = today or date.today()
+    generator = HouseholdGenerator(seed)
+    created = 0
+    found = 0
+    # Only the households `seed(graph, people, seed)` wrote: one household per batch here.
+    for h, (batch, _) in enumerate(generator.batches(people, per_batch=1)):
+        if found >= cases:
+            break
+        if not batch.partner_of or not batch.parent_of:
+            continue
+        found += 1
+        paying, receiving = batch.partner_of[0]["a"], batch.partner_of[0]["b"]
+        children = sorted({r["b"] for r in batch.parent_of})
+        [existing] = await maintenance.cases_for_person(graph, [paying])
+        if existing:
+            continue
+        rng = random.Random(seed * 7919 + h)
+        scheme = Scheme.COLLECT_AND_PAY if found % 2 else Scheme.DIRECT_PAY
+        case = await maintenance.create_case(graph, scheme, paying, receiving, children)
+        frequency = Frequency.WEEKLY if found % 3 else Frequency.MONTHLY
+        schedule = await maintenance.add_schedule(
+            graph, case.id, rng.randrange(2_500, 9_000, 5), frequency, today - timedelta(days=120)
+        )
+        due = instalments([schedule], scheme, today - timedelta(days=1))
+        missed = {i.due_date for i in due[-2:]} if found % 3 == 0 else set()
+        for i, instalment in enumerate(due):
+            if instalment.due_date in missed:
+                continue
+            amount = instalment.total_pence // 2 if found % 5 == 0 and i == len(due) - 3 else instalment.total_pence
+            paid_at = datetime.combine(instalment.due_date, datetime.min.time(), tzinfo=UTC) + timedelta(hours=9)
+            await maintenance.record_payment(
+                graph, case.id, amount, paid_at, f"demo:{case.id}:{instalment.due_date}", instalment.due_date
+            )
+        created += 1
+    return created

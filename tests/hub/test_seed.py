@@ -50,3 +50,23 @@ async def test_seeding_twice_writes_once(graph: Graph) -> None:
     assert len(households) == len(ids)
     assert sum(len(h.children) for h in households) == len(batch.parent_of)
     assert all(sum(r.to_date is None for r in h.residences) == 1 for h in households)
+
+
+async def test_demo_cases_are_seeded_once_with_positions(graph: Graph) -> None:
+    from datetime import date
+
+    from graph import maintenance
+    from graph.money import Role
+    from hub.seed import seed_demo_cases
+
+    await seed(graph, 300, seed=63)
+    created = await seed_demo_cases(graph, 300, seed=63, cases=4, today=date(2026, 11, 1))
+    assert created == 4
+    assert await seed_demo_cases(graph, 300, seed=63, cases=4, today=date(2026, 11, 1)) == 0
+    assert await seed_demo_cases(graph, 3, seed=63, cases=4, today=date(2026, 11, 1)) == 0  # only seeded homes
+    batch = next(HouseholdGenerator(63).batches(300))[0]
+    parents = [r["a"] for r in batch.partner_of]
+    cases = [pc for found in await maintenance.cases_for_person(graph, parents) for pc in found]
+    assert len({pc.case.id for pc in cases}) == 4
+    positions = [await maintenance.position_for(graph, pc.case.id, date(2026, 11, 1), Role.PAYING) for pc in cases]
+    assert any(p.arrears_pence > 0 for p in positions) and any(p.arrears_pence == 0 for p in positions)
