@@ -7,6 +7,7 @@ every request; nothing opens a connection at import time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -342,31 +343,28 @@ def create_app(settings: Settings) -> Starlette:
         )
         authenticator = Authenticator(verifier, policy, graph, settings.auth_citizen_source)
         graph.instrument = metrics.GraphInstrument()
-        try:
+        # Everything opened here is closed in reverse order, whichever step fails.
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(graph.close)
+            stack.push_async_callback(cache.aclose)
             await migrate(graph)
-            limiter = RateLimiter(cache, settings.rate_limit_per_minute)
             audit = AuditTrail(graph)
             await audit.start()
+            stack.push_async_callback(audit.close)
             events = RedisEvents(cache)
             await events.start()
-            async with running_connectors(connector_specs, cache) as registry:
-                app.state.resources = Resources(
-                    graph=graph,
-                    redis=cache,
-                    authenticator=authenticator,
-                    limiter=limiter,
-                    audit=audit,
-                    connectors=registry,
-                    events=events,
-                )
-                try:
-                    yield
-                finally:
-                    await events.close()
-                    await audit.close()
-        finally:
-            await cache.aclose()
-            await graph.close()
+            stack.push_async_callback(events.close)
+            registry = await stack.enter_async_context(running_connectors(connector_specs, cache))
+            app.state.resources = Resources(
+                graph=graph,
+                redis=cache,
+                authenticator=authenticator,
+                limiter=RateLimiter(cache, settings.rate_limit_per_minute),
+                audit=audit,
+                connectors=registry,
+                events=events,
+            )
+            yield
 
     app = Starlette(
         routes=[
