@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
+from support import serving
 
 from connectors.cache import RecordCache
 from connectors.contract import Connector
@@ -159,14 +160,8 @@ async def partner() -> AsyncIterator[str]:
 
     app = web.Application()
     app.add_routes([web.get("/api/people/{key}", one), web.get("/api/people", many), web.get("/_calls", counts)])
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 @pytest.fixture

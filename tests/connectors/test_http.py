@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+from support import serving
 
 from connectors.errors import AuthFailed, BadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from connectors.http import parse_retry_after, request_json
@@ -39,14 +40,8 @@ async def upstream() -> AsyncIterator[str]:
 
     app = web.Application()
     app.add_routes([web.get("/status/{code}", status), web.get("/body/{kind}", body), web.get("/redirect", redirect)])
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 async def test_json_is_parsed_and_params_sent(upstream: str, session: aiohttp.ClientSession) -> None:

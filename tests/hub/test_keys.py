@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from conftest import ISSUER
+from support import serving
 
 from hub.auth import AuthError, KeySource, TokenVerifier, ensure_dev_keys, mint_token
 
@@ -53,33 +54,19 @@ async def test_jwks_url_is_cached_and_refetched_for_a_new_kid(tmp_path: Path) ->
 
     app = web.Application()
     app.router.add_get("/.well-known/jwks.json", jwks)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        v = verifier(KeySource(url=f"http://127.0.0.1:{port}/.well-known/jwks.json", refetch_cooldown=0))
+    async with serving(app) as base:
+        v = verifier(KeySource(url=f"{base}/.well-known/jwks.json", refetch_cooldown=0))
         for _ in range(5):
             await v.claims(token(old_private, "u-old"))
         assert served["hits"] == 1, "the key set is cached"
         served["doc"] = {"keys": old["keys"] + new["keys"]}
         assert (await v.claims(token(new_private, "u-new")))["sub"] == "s"
         assert served["hits"] == 2, "an unknown kid triggers one re-fetch"
-    finally:
-        await runner.cleanup()
 
 
-async def test_unreachable_jwks_url_is_a_clear_503() -> None:
+async def test_unreachable_jwks_url_is_a_clear_503(tmp_path: Path) -> None:
+    private, _ = jwks_of(tmp_path, "any")
     v = verifier(KeySource(url="http://127.0.0.1:9/jwks.json"))
     with pytest.raises(AuthError) as info:
-        await v.claims(token(ensure_dev_keys_bytes(), "any"))
+        await v.claims(token(private, "any"))
     assert info.value.status == 503
-
-
-def ensure_dev_keys_bytes() -> bytes:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        private, _ = ensure_dev_keys(Path(d))
-        return private.read_bytes()

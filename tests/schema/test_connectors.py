@@ -21,6 +21,7 @@ import yaml
 from aiohttp import web
 from conftest import MakePerson, MintToken
 from starlette.applications import Starlette
+from support import serving
 
 from connectors.kinds.social_profile import SocialProfile as SocialRecord
 from connectors.sandbox import Fault, SandboxState, SocialSandbox
@@ -89,13 +90,8 @@ async def benefits() -> AsyncIterator[tuple[str, dict[str, int]]]:
 
     app = web.Application()
     app.add_routes([web.get("/benefits/{nino}", one), web.get("/benefits", many)])
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", calls
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url, calls
 
 
 def write_config(directory: Path, social_url: str, benefits_url: str) -> None:
