@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from opentelemetry import propagate, trace
 from yarl import URL
 
 from connectors.errors import AuthFailed, BadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
@@ -95,7 +96,31 @@ async def request_json(
     """One HTTP request expecting JSON; every failure is raised as an `UpstreamError` subclass.
 
     ``what`` names the call in messages ("profile batch", "token"): it is what a steward reads.
+    Each call is a client trace span (host only: URLs can hold personal identifiers) and carries the
+    caller's W3C `traceparent` upstream (issue 10).
     """
+    with trace.get_tracer("citizen-hub").start_as_current_span(
+        f"connector {what}",
+        kind=trace.SpanKind.CLIENT,
+        attributes={"http.request.method": method, "server.address": URL(url).host or ""},
+    ):
+        headers = dict(headers or {})
+        propagate.inject(headers)
+        return await _request_json(session, method, url, what, headers, params, data, expected, not_found, max_bytes)
+
+
+async def _request_json(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str | URL,
+    what: str,
+    headers: Mapping[str, str] | None,
+    params: Mapping[str, str] | None,
+    data: Mapping[str, str] | None,
+    expected: Collection[int],
+    not_found: Collection[int],
+    max_bytes: int,
+) -> JsonResponse:
     try:
         async with session.request(
             method,

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -43,19 +44,25 @@ class GraphStats:
 class Tx:
     """A managed transaction as repositories see it."""
 
-    __slots__ = ("_tx", "_stats", "sent")
+    __slots__ = ("_tx", "_stats", "sent", "_instrument", "_function")
 
-    def __init__(self, tx: AsyncManagedTransaction, stats: GraphStats) -> None:
+    def __init__(
+        self, tx: AsyncManagedTransaction, stats: GraphStats, instrument: Instrument | None = None, function: str = ""
+    ) -> None:
         self._tx = tx
         self._stats = stats
         self.sent = 0  # statements sent by this transaction (retries get a new Tx)
+        self._instrument = instrument
+        self._function = function
 
     async def fetch(self, query: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run one parameterised statement and return its records as dicts."""
         self._stats.round_trips += 1
         self.sent += 1
-        result = await self._tx.run(query, params or {})
-        return [record.data() async for record in result]
+        # The instrument sees the statement text (a trace span), never the parameter values.
+        with self._instrument.statement(self._function, query) if self._instrument else nullcontext():
+            result = await self._tx.run(query, params or {})
+            return [record.data() async for record in result]
 
     async def fetch_one(self, query: str, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         rows = await self.fetch(query, params)
@@ -66,11 +73,19 @@ Work = Callable[[Tx], Awaitable[T]]
 
 
 class Instrument(Protocol):
-    """Receives timings of graph transactions (the hub turns them into metrics)."""
+    """Receives timings of graph transactions (the hub turns them into metrics and trace spans)."""
 
     def started(self) -> None: ...
 
     def finished(self, function: str, statements: int, seconds: float) -> None: ...
+
+    def statement(self, function: str, query: str) -> AbstractContextManager[object]:
+        """Wraps one statement sent by `function` (text only: parameters never reach an instrument)."""
+        ...
+
+    def batch(self, loader: str, keys: int) -> AbstractContextManager[object]:
+        """Wraps one DataLoader batch of `keys` keys (schema.loaders reports them here)."""
+        ...
 
 
 def work_label(work: Callable[..., object]) -> str:
@@ -126,13 +141,14 @@ class Graph:
         instrument = self.instrument
         sent = 0
         started = time.perf_counter()
+        function = work_label(work)
         if instrument is not None:
             instrument.started()
 
         async def tx_fn(tx: AsyncManagedTransaction) -> T:
             nonlocal sent
             stats.transactions += 1
-            wrapped = Tx(tx, stats)
+            wrapped = Tx(tx, stats, instrument, function)
             try:
                 return await work(wrapped)
             finally:
@@ -142,7 +158,7 @@ class Graph:
             return await self._session_run(tx_fn, write)
         finally:
             if instrument is not None:
-                instrument.finished(work_label(work), sent, time.perf_counter() - started)
+                instrument.finished(function, sent, time.perf_counter() - started)
 
     async def _session_run(self, tx_fn: Callable[[AsyncManagedTransaction], Awaitable[T]], write: bool) -> T:
         try:

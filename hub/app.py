@@ -28,6 +28,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.types import ExecutionResult
 
 from connectors import ConnectorRegistry
@@ -35,7 +36,7 @@ from graph.audit import Actor, AuditTrail
 from graph.driver import Graph
 from graph.errors import GraphUnavailable
 from graph.migrations import migrate
-from hub import metrics
+from hub import metrics, tracing
 from hub.auth import PURPOSE_HEADER, Authenticator, TokenVerifier, key_source
 from hub.connectors import load_connector_specs, running_connectors
 from hub.documents import TrustedDocuments
@@ -94,7 +95,20 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_pool(pool)  # owns the pool: aclose() disconnects it
 
 
+class CountedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with the number of running subscriptions in `hub_active_subscriptions`."""
+
+    async def run_operation(self, operation: Any) -> None:
+        metrics.SUBSCRIPTIONS.inc()
+        try:
+            await super().run_operation(operation)
+        finally:
+            metrics.SUBSCRIPTIONS.dec()
+
+
 class HubGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = CountedTransportWS
+
     def __init__(
         self,
         *args: Any,
@@ -127,7 +141,28 @@ class HubGraphQL(GraphQL[Context, None]):
                     metrics.REFUSALS.labels(exc.code).inc()
                     await Refusal(str(exc), exc.code, 503).response()(scope, receive, send)
                     return
+        elif scope["type"] == "websocket":
+            metrics.WEBSOCKETS.inc()
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                metrics.WEBSOCKETS.dec()
+            return
         await super().__call__(scope, receive, send)
+
+    async def execute_single(self, request: Request, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """The GraphQL operation as a span named by its (sanitised) operation name, never its text."""
+        operation = getattr(request.state, "operation", "anonymous")
+        with tracing.tracer().start_as_current_span(
+            f"graphql {operation}", attributes={"graphql.operation.name": operation}
+        ) as span:
+            result = await super().execute_single(request, *args, **kwargs)
+            if result.errors:
+                span.set_status(tracing.Status(tracing.StatusCode.ERROR))
+                span.set_attribute(
+                    "graphql.error.codes", sorted({str((e.extensions or {}).get("code")) for e in result.errors})
+                )
+            return result
 
     async def _admit(self, request: Request, scope: Scope, receive: Receive) -> Receive:
         resources: Resources = request.app.state.resources
@@ -355,6 +390,7 @@ def create_app(settings: Settings) -> Starlette:
             await events.start()
             stack.push_async_callback(events.close)
             registry = await stack.enter_async_context(running_connectors(connector_specs, cache))
+            await stack.enter_async_context(metrics.pool_sampler(graph, cache))  # issue 10: pool usage gauges
             app.state.resources = Resources(
                 graph=graph,
                 redis=cache,

@@ -46,6 +46,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings: 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings: 8000).")] = None,
     demo: Annotated[bool, typer.Option(help="Seed demo people on first start (idempotent).")] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, envvar="HUB_WORKERS", help="Worker processes sharing the port.")
+    ] = 1,
 ) -> None:
     """Serve /graphql; start the embedded graph and cache when NEO4J_URI / REDIS_URL are unset."""
     import uvicorn
@@ -56,6 +59,7 @@ def serve(
     from hub.embedded import EmbeddedError
     from hub.server import DrainingServer
     from hub.services import running_services
+    from hub.tracing import configure_tracing
     from schema.policy import PolicyError
 
     settings = _settings()
@@ -73,6 +77,10 @@ def serve(
             except (PolicyError, DocumentError, ConnectorConfigError) as exc:
                 err.print(f"[red]error:[/red] {exc}")
                 raise typer.Exit(2) from None
+            if workers > 1:  # issue 10: N worker processes on one socket
+                _serve_workers(live, host or live.host, port or live.port, workers)
+                return
+            configure_tracing()
             config = uvicorn.Config(
                 application,
                 host=host or live.host,
@@ -89,6 +97,38 @@ def serve(
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass
+
+
+def _serve_workers(live: Settings, host: str, port: int, workers: int) -> None:
+    """Run `workers` processes on one socket (hub.server.Workers); they read the live endpoints from the env."""
+    import os
+
+    import uvicorn
+
+    from hub.server import Workers, multiprocess_metrics_dir
+
+    endpoints = {
+        "NEO4J_URI": live.neo4j_uri,
+        "NEO4J_USER": live.neo4j_user,
+        "NEO4J_PASSWORD": live.neo4j_password.get_secret_value() if live.neo4j_password else None,
+        "NEO4J_DATABASE": live.neo4j_database,
+        "REDIS_URL": live.redis_url,
+    }
+    os.environ.update({k: v for k, v in endpoints.items() if v})
+    with multiprocess_metrics_dir():
+        config = uvicorn.Config(
+            "hub.server:worker_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(live.shutdown_grace),
+        )
+        Workers(config).run()
 
 
 def _seed(settings: Settings, people: int, seed_value: int) -> None:

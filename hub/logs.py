@@ -17,11 +17,14 @@ from typing import Any
 
 import orjson
 import structlog
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hub import tracing
 
 REQUEST_ID_HEADER = b"x-request-id"
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
-_TRACEPARENT = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+_TRACE_HEADERS = (b"traceparent", b"tracestate")
 
 
 def _orjson_dumps(obj: Any, default: Any = None) -> str:
@@ -79,14 +82,12 @@ def request_id_from(header: bytes | None) -> str:
     return str(uuid.uuid4())
 
 
-def trace_id_from(header: bytes | None) -> str | None:
-    """The trace id of a W3C `traceparent` header, if valid."""
-    match = _TRACEPARENT.fullmatch(header.strip()) if header else None
-    return match.group(1).decode() if match else None
-
-
 class RequestContext:
-    """ASGI middleware: request id and trace id for every log line, an access log line per request."""
+    """ASGI middleware: request id and trace id for every log line, an access log line and a span per request.
+
+    The span continues the caller's W3C trace (`traceparent`); its trace id is the one logged, and the
+    one connectors forward upstream. Its name and attributes hold the route, never the query string.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -98,9 +99,10 @@ class RequestContext:
             return
         headers = dict(scope.get("headers") or [])
         rid = request_id_from(headers.get(REQUEST_ID_HEADER))
-        trace_id = trace_id_from(headers.get(b"traceparent"))
         scope.setdefault("state", {})["request_id"] = rid
-        structlog.contextvars.bind_contextvars(request_id=rid, trace_id=trace_id)
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers.items() if k in _TRACE_HEADERS}
+        method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
+        path = scope.get("path", "")
         started = time.perf_counter()
         status = 500
 
@@ -111,15 +113,31 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, rid.encode())]
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            if scope["type"] == "http" and scope.get("path") not in ("/healthz", "/readyz", "/metrics"):
-                self.log.info(
-                    "request",
-                    method=scope.get("method"),
-                    path=scope.get("path"),  # the route only: query strings can carry anything
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                )
-            structlog.contextvars.clear_contextvars()
+        with tracing.tracer().start_as_current_span(
+            f"{method} {path}",
+            context=tracing.extract(carrier),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": method, "url.path": path, "hub.request_id": rid},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            structlog.contextvars.bind_contextvars(request_id=rid, trace_id=tracing.trace_id(span))
+            try:
+                await self.app(scope, receive, send_with_id)
+            except BaseException as exc:
+                tracing.failed(span, exc)
+                raise
+            finally:
+                if scope["type"] == "http":
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                    if path not in ("/healthz", "/readyz", "/metrics"):
+                        self.log.info(
+                            "request",
+                            method=method,
+                            path=path,  # the route only: query strings can carry anything
+                            status=status,
+                            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                        )
+                structlog.contextvars.clear_contextvars()

@@ -7,9 +7,14 @@ With `PROMETHEUS_MULTIPROC_DIR` set (several workers), `/metrics` aggregates eve
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import re
 import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, suppress
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,6 +25,10 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from hub import tracing
+
+log = logging.getLogger(__name__)
 
 MAX_OPERATION_NAMES = 200
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -47,6 +56,23 @@ LOADER_BATCH = Histogram(
     "hub_dataloader_batch_size", "Keys per DataLoader batch", ["loader"], buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500)
 )
 AUDIT_WRITES = Counter("hub_audit_events_total", "Access events written (before responses left)", ["outcome"])
+SUBSCRIPTIONS = Gauge(
+    "hub_active_subscriptions", "GraphQL subscriptions being served (all workers)", multiprocess_mode="livesum"
+)
+WEBSOCKETS = Gauge("hub_websocket_connections", "Open GraphQL WebSocket connections", multiprocess_mode="livesum")
+GRAPH_POOL = Gauge(
+    "hub_graph_pool_connections",
+    "Graph driver connections by state (in_use, idle), sampled every second",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+REDIS_POOL = Gauge(
+    "hub_redis_pool_connections",
+    "Redis pool connections by state (in_use, idle), sampled every second",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+WORKERS = Gauge("hub_worker_up", "1 per live worker process (label pid)", multiprocess_mode="liveall")
 
 _seen: set[str] = set()
 _lock = threading.Lock()
@@ -74,8 +100,8 @@ def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-class GraphInstrument:
-    """Feeds graph transaction timings (graph.driver.Instrument) into the metrics above."""
+class GraphInstrument(tracing.TracingInstrument):
+    """graph.driver.Instrument: transaction timings and batch sizes into metrics, statements into spans."""
 
     def started(self) -> None:
         GRAPH_IN_FLIGHT.inc()
@@ -84,3 +110,61 @@ class GraphInstrument:
         GRAPH_IN_FLIGHT.dec()
         CYPHER_TRIPS.labels(function).inc(statements)
         CYPHER_SECONDS.labels(function).observe(seconds)
+
+    def batch(self, loader: str, keys: int) -> AbstractContextManager[object]:
+        LOADER_BATCH.labels(loader).observe(keys)
+        return _batch_span(loader, keys)
+
+
+@contextmanager
+def _batch_span(loader: str, keys: int) -> Iterator[object]:
+    with tracing.tracer().start_as_current_span(f"dataloader {loader}", attributes={"hub.batch.size": keys}) as span:
+        yield span
+
+
+def _graph_pool(graph: Any) -> tuple[int, int] | None:
+    """(in use, idle) connections of the neo4j driver's pool (driver internals: None if they change)."""
+    connections = getattr(getattr(graph.driver, "_pool", None), "connections", None)
+    if not isinstance(connections, dict):
+        return None
+    every = [c for queue in list(connections.values()) for c in list(queue)]
+    in_use = sum(1 for c in every if getattr(c, "in_use", False))
+    return in_use, len(every) - in_use
+
+
+def _redis_pool(redis: Any) -> tuple[int, int] | None:
+    pool = getattr(redis, "connection_pool", None)
+    in_use = getattr(pool, "_in_use_connections", None)
+    idle = getattr(pool, "_available_connections", None)
+    if in_use is None or idle is None:
+        return None
+    return len(in_use), sum(1 for c in list(idle) if c is not None and getattr(c, "is_connected", True))
+
+
+def sample_pools(graph: Any, redis: Any) -> None:
+    for gauge, sampled in ((GRAPH_POOL, _graph_pool(graph)), (REDIS_POOL, _redis_pool(redis))):
+        if sampled is not None:
+            gauge.labels("in_use").set(sampled[0])
+            gauge.labels("idle").set(sampled[1])
+
+
+@asynccontextmanager
+async def pool_sampler(graph: Any, redis: Any, every: float = 1.0) -> AsyncIterator[None]:
+    """Sample the graph driver's and the Redis client's pools while the app runs; mark this worker up."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                sample_pools(graph, redis)
+            except Exception:  # a sampler must never take the app down
+                log.exception("pool sampling failed")
+            await asyncio.sleep(every)
+
+    WORKERS.set(1)
+    task = asyncio.create_task(loop(), name="hub-pool-sampler")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import nullcontext
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -10,6 +12,23 @@ from graph import audit, consent, household, maintenance, person
 from graph.driver import Graph
 from graph.models import Person
 from graph.money import MaintenanceCase
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def batched(
+    fn: Callable[[Graph, Sequence[K]], Awaitable[list[V]]], graph: Graph
+) -> Callable[[list[K]], Awaitable[Any]]:
+    """`fn` bound to `graph`, each batch reported to the graph's instrument (batch size metric, trace span)."""
+    name = fn.__name__
+
+    async def load(keys: list[K]) -> list[V]:
+        instrument = graph.instrument
+        with instrument.batch(name, len(keys)) if instrument is not None else nullcontext():
+            return await fn(graph, keys)
+
+    return load
 
 
 class Loaders:
@@ -24,16 +43,16 @@ class Loaders:
     )
 
     def __init__(self, graph: Graph) -> None:
-        self.person: DataLoader[str, Person | None] = DataLoader(partial(person.get_people, graph))
-        self.person_by_nino: DataLoader[str, Person | None] = DataLoader(partial(person.get_people_by_nino, graph))
+        self.person: DataLoader[str, Person | None] = DataLoader(batched(person.get_people, graph))
+        self.person_by_nino: DataLoader[str, Person | None] = DataLoader(batched(person.get_people_by_nino, graph))
         self.household: DataLoader[str, household.Household | None] = DataLoader(
-            partial(household.households_of, graph)
+            batched(household.households_of, graph)
         )
-        self.access_log: DataLoader[str, list[audit.AccessEntry]] = DataLoader(partial(audit.access_log, graph))
-        self.consents: DataLoader[str, list[consent.Consent]] = DataLoader(partial(consent.consents_of, graph))
+        self.access_log: DataLoader[str, list[audit.AccessEntry]] = DataLoader(batched(audit.access_log, graph))
+        self.consents: DataLoader[str, list[consent.Consent]] = DataLoader(batched(consent.consents_of, graph))
         self.maintenance_case: DataLoader[str, MaintenanceCase | None] = DataLoader(
-            partial(maintenance.get_cases, graph)
+            batched(maintenance.get_cases, graph)
         )
         self.maintenance_cases: DataLoader[str, list[maintenance.PersonCase]] = DataLoader(
-            partial(maintenance.cases_for_person, graph)
+            batched(maintenance.cases_for_person, graph)
         )
