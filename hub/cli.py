@@ -91,7 +91,7 @@ def serve(
                 access_log=False,
                 timeout_graceful_shutdown=int(live.shutdown_grace),
             )
-            DrainingServer(config, application).run()
+            DrainingServer(config, application, drain_delay=live.shutdown_delay).run()
     except EmbeddedError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -128,7 +128,7 @@ def _serve_workers(live: Settings, host: str, port: int, workers: int) -> None:
             access_log=False,
             timeout_graceful_shutdown=int(live.shutdown_grace),
         )
-        Workers(config).run()
+        Workers(config, drain_delay=live.shutdown_delay).run()
 
 
 def _seed(settings: Settings, people: int, seed_value: int) -> None:

@@ -46,21 +46,35 @@ def _starlette(app: Any) -> Starlette | None:
 class DrainingServer(uvicorn.Server):
     """Turns /readyz false the moment it is asked to stop.
 
-    uvicorn then closes its listening sockets (new connections are refused), closes WebSockets with
-    1012 "service restart" (clients reconnect elsewhere and replay from their last position), and lets
-    in-flight requests finish within `timeout_graceful_shutdown`; a load balancer watching /readyz has
-    already stopped sending new ones. The process then exits 0.
+    After `drain_delay` seconds (`HUB_SHUTDOWN_DELAY`, default 0: time for a load balancer or
+    Kubernetes to see /readyz fail and stop routing here, while requests that still arrive are served)
+    uvicorn closes its listening sockets (new connections are refused), closes WebSockets with 1012
+    "service restart" (clients reconnect elsewhere and replay from their last position), and lets
+    in-flight requests finish within `timeout_graceful_shutdown`. The process then exits 0. A second
+    signal during the delay stops at once.
     """
 
-    def __init__(self, config: uvicorn.Config, application: Starlette | None = None) -> None:
+    def __init__(
+        self, config: uvicorn.Config, application: Starlette | None = None, *, drain_delay: float = 0.0
+    ) -> None:
         super().__init__(config)
         self.application = application
+        self.drain_delay = drain_delay
+        self._exit_at: float | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         application = self.application or _starlette(getattr(self.config, "loaded_app", None))
         if application is not None:
             application.state.draining = True
+        if self.drain_delay > 0 and self._exit_at is None:
+            self._exit_at = time.monotonic() + self.drain_delay
+            return
         super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._exit_at is not None and time.monotonic() >= self._exit_at:
+            self.should_exit = True
+        return await super().on_tick(counter)
 
 
 def worker_app() -> Starlette:
@@ -76,8 +90,8 @@ def worker_app() -> Starlette:
     return create_app(settings)
 
 
-def _run_worker(config: uvicorn.Config, sockets: list[socket.socket]) -> None:
-    DrainingServer(config).run(sockets=sockets)
+def _run_worker(config: uvicorn.Config, drain_delay: float, sockets: list[socket.socket]) -> None:
+    DrainingServer(config, drain_delay=drain_delay).run(sockets=sockets)
 
 
 @contextmanager
@@ -112,15 +126,16 @@ class Workers:
     period plus a margin, kills what is left and returns; the caller exits 0.
     """
 
-    def __init__(self, config: uvicorn.Config, *, restart_delay: float = 1.0) -> None:
+    def __init__(self, config: uvicorn.Config, *, drain_delay: float = 0.0, restart_delay: float = 1.0) -> None:
         self.config = config
+        self.drain_delay = drain_delay
         self.restart_delay = restart_delay
         self.processes: list[SpawnProcess] = []
         self.stopping = False
         self._signalled: list[int] = []
 
     def _spawn(self, sockets: list[socket.socket]) -> SpawnProcess:
-        process = get_subprocess(self.config, functools.partial(_run_worker, self.config), sockets)
+        process = get_subprocess(self.config, functools.partial(_run_worker, self.config, self.drain_delay), sockets)
         process.start()
         log.info("worker started: pid %s", process.pid)
         return process
@@ -154,7 +169,7 @@ class Workers:
         for process in self.processes:
             if process.is_alive() and process.pid is not None:
                 os.kill(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + float(self.config.timeout_graceful_shutdown or 20) + 10
+        deadline = time.monotonic() + self.drain_delay + float(self.config.timeout_graceful_shutdown or 20) + 10
         for process in self.processes:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _f("INFO", "HUB_LOG_LEVEL", "log_level")
     log_json: bool = _f(True, "HUB_LOG_JSON", "log_json")
     shutdown_grace: float = _f(20.0, "HUB_SHUTDOWN_GRACE", "shutdown_grace", gt=0)
+    # Seconds between SIGTERM (/readyz false) and closing the socket, for load balancers to notice (issue 10).
+    shutdown_delay: float = _f(0.0, "HUB_SHUTDOWN_DELAY", "shutdown_delay", ge=0, le=300)
 
     demo_people: int = _f(2000, "HUB_DEMO_PEOPLE", "demo_people", ge=0)
     max_query_depth: int = _f(12, "HUB_MAX_QUERY_DEPTH", "max_query_depth", ge=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -10,6 +11,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hub.settings import DEFAULT_POLICY
 
 
 def free_port() -> int:
@@ -70,3 +76,46 @@ class HubProcess:
 
 
 StartHub = Callable[..., HubProcess]
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    total = 0.0
+    for line in text.splitlines():
+        m = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
+        if m and ",".join(sorted((m.group(1) or "").split(","))) == want:
+            total += float(m.group(2))
+    return total
+
+
+def write_rest_connector(directory: Path, policy_file: Path, url: str, **policy: Any) -> None:
+    """A YAML-only `partner_benefits` REST connector by NINO at `url`, and a policy granting it to caseworkers.
+
+    ``policy`` adds resilience settings (timeout, retry, ...) to the connector's file.
+    """
+    doc = {
+        "kind": "rest",
+        "description": "Benefit awards held by a partner department (test upstream)",
+        "owner": "partner-liaison@example.gov.uk",
+        "match": "nino",
+        "lawful_basis": "public_task",
+        "purpose": "child-maintenance",
+        "consent_required": False,
+        "settings": {
+            "url": f"{url}/benefits/{{key}}",
+            "fields": {"award_type": {"path": "award.type", "type": "str", "required": True}},
+        },
+        **policy,
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "partner_benefits.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    grants = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    grants["grants"].append(
+        {
+            "role": "caseworker",
+            "purpose": "child-maintenance",
+            "connector": "partner_benefits",
+            "read": ["Person.partnerBenefits", "PartnerBenefitsRecord.*"],
+        }
+    )
+    policy_file.write_text(yaml.safe_dump(grants), encoding="utf-8")

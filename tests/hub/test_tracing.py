@@ -11,19 +11,19 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-import yaml
 from aiohttp import web
 from conftest import LogCapture, MakePerson
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from ops_support import write_rest_connector
 from starlette.applications import Starlette
 from support import serving
 
 from connectors.http import create_session, request_json
 from hub.app import create_app
-from hub.settings import DEFAULT_POLICY, Settings
+from hub.settings import Settings
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
@@ -61,31 +61,8 @@ async def tapp(
     settings: Settings, upstream: tuple[str, list[dict[str, str]]], tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Starlette]:
     connectors = tmp_path_factory.mktemp("traced-connectors")
-    doc = {
-        "kind": "rest",
-        "description": "Benefit awards held by a partner department (traced)",
-        "owner": "partner-liaison@example.gov.uk",
-        "match": "nino",
-        "lawful_basis": "public_task",
-        "purpose": "child-maintenance",
-        "consent_required": False,
-        "settings": {
-            "url": f"{upstream[0]}/benefits/{{key}}",
-            "fields": {"award_type": {"path": "award.type", "type": "str", "required": True}},
-        },
-    }
-    (connectors / "partner_benefits.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
-    policy = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
-    policy["grants"].append(
-        {
-            "role": "caseworker",
-            "purpose": "child-maintenance",
-            "connector": "partner_benefits",
-            "read": ["Person.partnerBenefits", "PartnerBenefitsRecord.*"],
-        }
-    )
     policy_file = tmp_path_factory.mktemp("traced-policy") / "policies.yaml"
-    policy_file.write_text(yaml.safe_dump(policy), encoding="utf-8")
+    write_rest_connector(connectors, policy_file, upstream[0])
     application = create_app(settings.model_copy(update={"connectors_dir": connectors, "policy_file": policy_file}))
     async with application.router.lifespan_context(application):
         yield application

@@ -9,18 +9,8 @@ from pathlib import Path
 
 import httpx
 from conftest import MintToken
-from ops_support import StartHub
+from ops_support import StartHub, sample
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    total = 0.0
-    for line in text.splitlines():
-        m = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
-        if m and ",".join(sorted((m.group(1) or "").split(","))) == want:
-            total += float(m.group(2))
-    return total
 
 
 def per_worker(metrics_dir: Path, tmp: Path, name: str, **labels: str) -> dict[int, float]:
