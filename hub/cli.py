@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
@@ -101,7 +103,6 @@ def serve(
 
 def _serve_workers(live: Settings, host: str, port: int, workers: int) -> None:
     """Run `workers` processes on one socket (hub.server.Workers); they read the live endpoints from the env."""
-    import os
 
     import uvicorn
 
@@ -505,6 +506,49 @@ def schema(
     else:
         sdl = build_schema(connectors=specs).as_str()
     sys.stdout.write(sdl.rstrip("\n") + "\n")
+
+
+# issue 10: N replicas behind HAProxy, the production shape on one machine.
+@app.command("cluster")
+def cluster_command(
+    replicas: Annotated[int, typer.Option(min=1, max=16, help="Hub replicas behind HAProxy.")] = 3,
+    host: Annotated[str | None, typer.Option(help="HAProxy's bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="HAProxy's port (default from settings: 8000).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes per replica.")] = 1,
+    demo: Annotated[bool, typer.Option(help="Seed demo people on first start (idempotent).")] = False,
+) -> None:
+    """Run replicas of `hub serve` behind HAProxy over one graph and one cache; SIGHUP restarts them one by one."""
+    from hub.auth import ensure_dev_keys
+    from hub.cluster import Cluster, ClusterError
+    from hub.embedded import EmbeddedError
+    from hub.services import running_services
+
+    settings = _settings()
+    configure_logging(settings.log_level, json_output=settings.log_json)
+    stop: list[int] = []
+    restart: list[int] = []
+    signal.signal(signal.SIGTERM, lambda s, f: stop.append(s))
+    signal.signal(signal.SIGINT, lambda s, f: stop.append(s))
+    signal.signal(signal.SIGHUP, lambda s, f: restart.append(s))
+    try:
+        with running_services(settings, demo=demo) as live:
+            if demo and live.demo_people:
+                _seed(live, live.demo_people, 42)
+                _seed_demo_cases(live)
+            if live.dev and not (live.auth_jwks_file or live.auth_jwks_url):
+                ensure_dev_keys(live.data_dir)  # once, before the replicas race to create it
+            with Cluster(live, replicas=replicas, host=host or live.host, port=port or live.port, workers=workers) as c:
+                err.print(f"{replicas} replicas behind HAProxy at {c.url}/graphql (logs: {c.directory})")
+                err.print(f"rolling restart: kill -HUP {os.getpid()}; stop: Ctrl-C")
+                while not stop:
+                    time.sleep(0.2)
+                    if restart:
+                        restart.clear()
+                        took = c.rolling_restart()
+                        err.print("rolling restart done: " + ", ".join(f"{t:.1f} s" for t in took))
+    except (ClusterError, EmbeddedError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
 
 
 if __name__ == "__main__":
