@@ -6,6 +6,7 @@ Systems, each measured closed-loop at every concurrency, one after the other, on
 
 * hub   — `hub serve` over HTTP: auth, rate limit, field policy and the audit record on every request;
 * floor — the same data in one Cypher statement through the Python driver (`graph.views`), in this process;
+* before — with `--baseline REV`, the hub as it was at git revision REV, beside the current one;
 * naive — a throwaway Strawberry server whose objects each fetch their own relations, no DataLoader
           (`bench/naive.py`), over HTTP;
 * peer  — the Neo4j GraphQL Library v5 on Apollo Server 4 (`bench/peer/`, installed from npm with its
@@ -146,6 +147,23 @@ def naive_server(live: Settings, data_dir: Path) -> contextlib.AbstractContextMa
     port = free_port()
     argv = [sys.executable, "-m", "bench.naive", "--port", str(port)]
     return child_server("naive", argv, graph_env(live), port, data_dir / "naive-bench.log", cwd=BENCH_DIR.parent)
+
+
+def baseline_source(ref: str, data_dir: Path) -> Path:
+    """The hub's code at git revision `ref`, extracted (git archive) under `<data_dir>/baseline/<sha>`."""
+    repo = BENCH_DIR.parent
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=repo, capture_output=True, text=True, check=False
+    )
+    if found.returncode != 0:
+        raise BenchError(f"--baseline {ref!r} is not a git revision here")
+    sha = found.stdout.strip()
+    target = (data_dir / "baseline" / sha[:12]).resolve()
+    if not (target / "hub" / "cli.py").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha], cwd=repo, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
 
 
 def install_peer(data_dir: Path, console: Console) -> Path:
@@ -289,6 +307,9 @@ async def benchmark(
 
         systems = [System("hub", HubClient(session, children["hub"].url, ids, headers).person, children["hub"].pid)]
         systems.append(System("floor", floor_call, os.getpid()))
+        if "before" in children:
+            before = HubClient(session, children["before"].url, ids, headers)
+            systems.insert(1, System("before", before.person, children["before"].pid))
         if "naive" in children:
             naive = GraphQLClient(session, children["naive"].url, CASEWORKER_QUERY, ids, "person")
             systems.append(System("naive", naive.person, children["naive"].pid))
@@ -331,6 +352,8 @@ def report(
     for name in ("c", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "graph ms/req", "÷floor req/s", "÷floor p50"):
         table.add_column(name, justify="right")
     table.add_column("÷peer req/s", justify="right")
+    if any(r.system == "before" for r in runs):
+        table.add_column("÷before", justify="right")
     table.add_column("others", justify="right")
     table.add_column("fail", justify="right")
     for r in runs:
@@ -340,6 +363,8 @@ def report(
         if r.system != "floor" and floor is not None and floor.rps:
             vs_floor = (_fmt(r.rps / floor.rps), _fmt(r.percentile_ms(0.5) / floor.percentile_ms(0.5)))
         vs_peer = _fmt(r.rps / peer.rps) if r.system != "peer" and peer is not None and peer.rps else "—"
+        before = by.get(("before", r.rep, r.concurrency))
+        vs_before = _fmt(r.rps / before.rps) if r.system == "hub" and before is not None and before.rps else "—"
         table.add_row(
             r.system if args.reps == 1 else f"{r.system} #{r.rep}",
             str(r.concurrency),
@@ -350,6 +375,7 @@ def report(
             _fmt(r.per_request_ms(r.graph_cpu)),
             *vs_floor,
             vs_peer,
+            *([vs_before] if any(x.system == "before" for x in runs) else []),
             _fmt(r.other_cores),
             str(sum(r.failures.values())),
         )
@@ -373,11 +399,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--skip-peer", action="store_true", help="leave out the Neo4j GraphQL Library (needs npm)")
+    extra.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also serve the hub at git revision REV ('before'), to measure a change in the same run",
+    )
     extra.add_argument("--skip-naive", action="store_true", help="leave out the naive per-object resolvers")
     known, rest = extra.parse_known_args(argv)
     defaults = ["--people", "10000", "--duration", "8", "--concurrency", "1", "8", "32", "--sample", "300"]
     args = caseworker_args([*defaults, *rest])
-    args.skip_peer, args.skip_naive = known.skip_peer, known.skip_naive
+    args.skip_peer, args.skip_naive, args.baseline = known.skip_peer, known.skip_naive, known.baseline
     return args
 
 
@@ -397,6 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             headers = request_headers(args, live)
             hub = stack.enter_context(hub_server(live, args.data_dir))
             children = {"hub": Child(name="hub", pid=hub.pid, url=hub.url)}
+            if args.baseline:
+                source = baseline_source(args.baseline, args.data_dir)
+                old = stack.enter_context(hub_server(live, args.data_dir, source, "baseline-bench.log"))
+                children["before"] = Child(name="before", pid=old.pid, url=old.url)
             if not args.skip_naive:
                 children["naive"] = stack.enter_context(naive_server(live, args.data_dir))
             if not args.skip_peer:
