@@ -87,11 +87,8 @@ async def caseworker_views(graph: Graph, ids: Sequence[str]) -> list[dict[str, A
     if not keys:
         return []
 
-    async def work(tx: Tx) -> list[dict[str, Any] | None]:
-        found = {row["k"]: _view(row["v"]) for row in await tx.fetch(CASEWORKER_VIEW, {"ids": keys})}
-        return [found.get(k) for k in keys]
-
-    return await graph.read(work)
+    found = {row["k"]: _view(row["v"]) for row in await graph.read_statement(CASEWORKER_VIEW, {"ids": keys})}
+    return [found.get(k) for k in keys]
 
 
 async def sample_parent_ids(graph: Graph, n: int, fraction: float = 1.0) -> list[str]:
@@ -215,14 +212,9 @@ async def household_trees(
     wanted = list(keys)
     if not wanted:
         return []
-    statement = household_tree_statement(shape, key)
-
-    async def work(tx: Tx) -> list[HouseholdTree | None]:
-        found: dict[str, HouseholdTree] = {}
-        for row in await tx.fetch(statement, {"keys": wanted}):
-            households: dict[str, Household] = {}
-            _collect(row["v"], shape, households)
-            found[row["k"]] = HouseholdTree(person=person_from_row(row["v"]), households=households)
-        return [found.get(k) for k in wanted]
-
-    return await graph.read(work)
+    found: dict[str, HouseholdTree] = {}
+    for row in await graph.read_statement(household_tree_statement(shape, key), {"keys": wanted}):
+        households: dict[str, Household] = {}
+        _collect(row["v"], shape, households)
+        found[row["k"]] = HouseholdTree(person=person_from_row(row["v"]), households=households)
+    return [found.get(k) for k in wanted]
