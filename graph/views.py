@@ -218,3 +218,22 @@ async def household_trees(
         _collect(row["v"], shape, households)
         found[row["k"]] = HouseholdTree(person=person_from_row(row["v"]), households=households)
     return [found.get(k) for k in wanted]
+
+
+SAMPLE_PEOPLE = """
+MATCH (p:Person)
+WHERE rand() < $fraction
+OPTIONAL MATCH (p)-[r:LIVES_AT]->(a:Address) WHERE r.to IS NULL
+RETURN p.id AS id, p.nino AS nino, p.familyName AS familyName, p.givenName AS givenName,
+       p.dateOfBirth AS dateOfBirth, a.postcode AS postcode
+LIMIT $n
+"""
+
+
+async def sample_people(graph: Graph, n: int, fraction: float = 1.0) -> list[dict[str, Any]]:
+    """Up to `n` people's lookup keys (id, NINO, names, date of birth, current postcode), for benchmarks;
+    a streaming label scan keeping each person with probability `fraction` (0-1]."""
+    if n < 1 or not 0 < fraction <= 1:
+        raise ValueError("n must be positive and fraction in (0, 1]")
+    rows = await graph.read_statement(SAMPLE_PEOPLE, {"n": n, "fraction": fraction})
+    return [{**r, "dateOfBirth": to_native(r["dateOfBirth"])} for r in rows]
