@@ -30,7 +30,7 @@ test: $(DEV)
 	$(BIN)/pytest
 
 bench: $(DEV)
-	$(BIN)/python -m bench.caseworker
+	$(BIN)/python -m bench.run
 
 lint: $(DEV)
 	$(BIN)/ruff check .

@@ -139,11 +139,16 @@ class HubProcess:
 
 
 @contextlib.contextmanager
-def hub_server(live: Settings, data_dir: Path) -> Iterator[HubProcess]:
-    """`hub serve` on a free port, using the servers in `live` (so it starts none itself); stopped on exit."""
+def hub_server(
+    live: Settings, data_dir: Path, source: Path | None = None, log_name: str = "hub-bench.log"
+) -> Iterator[HubProcess]:
+    """`hub serve` on a free port, using the servers in `live` (so it starts none itself); stopped on exit.
+
+    `source`: serve the hub from that copy of the code instead (a baseline revision, `bench.run --baseline`).
+    """
     port = free_port()
     script = Path(sys.executable).with_name("hub")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "hub.cli"]
+    command = [str(script)] if script.exists() and source is None else [sys.executable, "-m", "hub.cli"]
     argv = [*command, "serve", "--host", LOOPBACK, "--port", str(port)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "REDIS_URL"))}
     env.update(
@@ -159,11 +164,14 @@ def hub_server(live: Settings, data_dir: Path) -> Iterator[HubProcess]:
         env["NEO4J_PASSWORD"] = live.neo4j_password.get_secret_value()
     if live.neo4j_database:
         env["NEO4J_DATABASE"] = live.neo4j_database
-    log_path = data_dir / "hub-bench.log"
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+    log_path = data_dir / log_name
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             argv,
             env=env,
+            cwd=source,
             stdin=subprocess.DEVNULL,
             stdout=log,  # a file, never a pipe nobody reads
             stderr=subprocess.STDOUT,

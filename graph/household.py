@@ -110,6 +110,23 @@ def _claim(c: dict[str, Any]) -> Claim:
     )
 
 
+def household_from_row(row: dict[str, Any]) -> Household:
+    """A `Household` from a row (or map) holding the six collections `_HOUSEHOLD` returns (graph.views too)."""
+    residences = [
+        Residence(address=_address(r["address"]), from_date=to_native(r.get("from")), to_date=to_native(r.get("to")))
+        for r in row["residences"]
+    ]
+    residences.sort(key=lambda r: (r.to_date is not None, -(r.from_date.toordinal() if r.from_date else 0)))
+    return Household(
+        parents=[person_from_row(o) for o in row["parents"]],
+        children=[person_from_row(o) for o in row["children"]],
+        partners=[person_from_row(o) for o in row["partners"]],
+        cares=[Care(person=person_from_row(c["person"]), hours_per_week=c["hoursPerWeek"]) for c in row["cares"]],
+        residences=residences,
+        claims=[_claim(c) for c in row["claims"]],
+    )
+
+
 async def households_of(graph: Graph, ids: Sequence[str]) -> list[Household | None]:
     """One statement for the whole household of each person in a batch (None for unknown ids).
 
@@ -118,25 +135,7 @@ async def households_of(graph: Graph, ids: Sequence[str]) -> list[Household | No
     """
 
     async def work(tx: Tx) -> list[Household | None]:
-        found: dict[str, Household] = {}
-        for row in await tx.fetch(_HOUSEHOLD, {"ids": list(ids)}):
-            residences = [
-                Residence(
-                    address=_address(r["address"]), from_date=to_native(r.get("from")), to_date=to_native(r.get("to"))
-                )
-                for r in row["residences"]
-            ]
-            residences.sort(key=lambda r: (r.to_date is not None, -(r.from_date.toordinal() if r.from_date else 0)))
-            found[row["i"]] = Household(
-                parents=[person_from_row(o) for o in row["parents"]],
-                children=[person_from_row(o) for o in row["children"]],
-                partners=[person_from_row(o) for o in row["partners"]],
-                cares=[
-                    Care(person=person_from_row(c["person"]), hours_per_week=c["hoursPerWeek"]) for c in row["cares"]
-                ],
-                residences=residences,
-                claims=[_claim(c) for c in row["claims"]],
-            )
+        found = {row["i"]: household_from_row(row) for row in await tx.fetch(_HOUSEHOLD, {"ids": list(ids)})}
         return [found.get(i) for i in ids]
 
     if not ids:

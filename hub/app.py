@@ -391,11 +391,13 @@ def create_app(settings: Settings) -> Starlette:
             stack.push_async_callback(events.close)
             registry = await stack.enter_async_context(running_connectors(connector_specs, cache))
             await stack.enter_async_context(metrics.pool_sampler(graph, cache))  # issue 10: pool usage gauges
+            limiter = RateLimiter(cache, settings.rate_limit_per_minute)
+            stack.push_async_callback(limiter.close)  # issue 13: its background sync task
             app.state.resources = Resources(
                 graph=graph,
                 redis=cache,
                 authenticator=authenticator,
-                limiter=RateLimiter(cache, settings.rate_limit_per_minute),
+                limiter=limiter,
                 audit=audit,
                 connectors=registry,
                 events=events,

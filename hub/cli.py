@@ -551,5 +551,54 @@ def cluster_command(
         raise typer.Exit(1) from None
 
 
+# Issue 13: bulk import of an extract of the core record.
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="JSON Lines: one person per line (see hub/importer.py).")],
+    batch: Annotated[int, typer.Option(min=1, max=50_000, help="People per transaction.")] = 2000,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint file (default: under the data dir, named after FILE).")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Bad rows, as JSON Lines (default: beside the checkpoint).")
+    ] = None,
+    restart: Annotated[bool, typer.Option(help="Ignore a checkpoint and start from the first line.")] = False,
+) -> None:
+    """Import people (validated row by row; bad rows reported by line) — resumable and idempotent."""
+    from hub.importer import ImportFailed, Outcome, default_checkpoint, import_with_progress
+
+    settings = _settings()
+    _exit_on_sigterm()
+    checkpoint_path = checkpoint or default_checkpoint(settings.data_dir, file)
+    report_path = report or checkpoint_path.with_name(checkpoint_path.name.replace(".checkpoint.json", ".bad.jsonl"))
+    out = Console()
+
+    async def work(graph: Graph) -> Outcome:
+        return await import_with_progress(
+            graph, file, checkpoint_path, report_path, out, batch_size=batch, restart=restart
+        )
+
+    try:
+        outcome = _with_graph(settings, work)
+    except ImportFailed as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    cp = outcome.checkpoint
+    if outcome.resumed_at_line is not None:
+        out.print(f"resumed after line {outcome.resumed_at_line:,}")
+    for bad in outcome.bad_rows[:20]:
+        out.print(f"[red]line {bad.line}[/red]: {bad.reason}", highlight=False, soft_wrap=True)
+    rate = cp.rows / cp.seconds if cp.seconds else 0.0
+    out.print(
+        f"imported {cp.rows:,} people ({cp.created:,} new, {cp.present:,} already present), {cp.links:,} links, "
+        f"in {cp.seconds:.1f} s ({rate:,.0f} people/s); {cp.bad + cp.link_errors:,} bad rows"
+        + (f", listed in {report_path}" if cp.bad + cp.link_errors else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    if cp.bad + cp.link_errors:
+        raise typer.Exit(3)
+
+
 if __name__ == "__main__":
     app()

@@ -8,6 +8,7 @@ Writes go through `graph.bulk`, which makes a re-run skip finished batches.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import uuid
@@ -17,7 +18,14 @@ from datetime import UTC, date, datetime, timedelta
 
 from faker import Faker
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from graph.bulk import Batch, done_batches, write_batch
 from graph.driver import Graph
@@ -54,6 +62,16 @@ class Pools:
             towns=sorted({fake.city() for _ in range(800)}),
             postcodes=sorted({fake.postcode() for _ in range(30000)}),
         )
+
+
+def rss_text() -> str:
+    """This process's resident memory, for progress bars: a bulk load's memory must stay flat."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return ""
+    return f"RSS {pages * os.sysconf('SC_PAGE_SIZE') / 2**20:,.0f} MB"
 
 
 def nino_for(slot: int) -> str:
@@ -193,17 +211,19 @@ async def seed_with_progress(graph: Graph, people: int, seed_value: int, console
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[rss]}"),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
     )
     started = time.perf_counter()
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("seed", total=people, rate="")
+        task = bar.add_task("seed", total=people, rate="", rss="")
 
         def advance(n: int) -> None:
             # Whole households: the last one may take the count a little past the target.
             done = bar.tasks[0].completed + n
             rate = done / max(time.perf_counter() - started, 1e-9)
-            bar.update(task, completed=done, total=max(people, done), rate=f"{rate:,.0f} people/s")
+            bar.update(task, completed=done, total=max(people, done), rate=f"{rate:,.0f} people/s", rss=rss_text())
 
         written, skipped = await seed(graph, people, seed_value, progress=advance)
     return written, skipped, time.perf_counter() - started

@@ -8,25 +8,27 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from graph import audit, consent, household, maintenance, person
+from graph import audit, consent, household, maintenance, person, views
 from graph.driver import Graph
 from graph.models import Person
 from graph.money import MaintenanceCase
+from graph.views import HouseholdShape, HouseholdTree, TreeKey
 
 K = TypeVar("K")
 V = TypeVar("V")
 
 
 def batched(
-    fn: Callable[[Graph, Sequence[K]], Awaitable[list[V]]], graph: Graph
+    fn: Callable[..., Awaitable[list[V]]], graph: Graph, *args: Any, **kwargs: Any
 ) -> Callable[[list[K]], Awaitable[Any]]:
-    """`fn` bound to `graph`, each batch reported to the graph's instrument (batch size metric, trace span)."""
+    """`fn` bound to `graph` (and any leading `args`), each batch reported to the graph's instrument (batch
+    size metric, trace span)."""
     name = fn.__name__
 
     async def load(keys: list[K]) -> list[V]:
         instrument = graph.instrument
         with instrument.batch(name, len(keys)) if instrument is not None else nullcontext():
-            return await fn(graph, keys)
+            return await fn(graph, *args, keys, **kwargs)
 
     return load
 
@@ -40,9 +42,13 @@ class Loaders:
         "consents",
         "maintenance_case",
         "maintenance_cases",
+        "graph",
+        "_trees",
     )
 
     def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self._trees: dict[tuple[HouseholdShape, TreeKey], DataLoader[str, HouseholdTree | None]] = {}
         self.person: DataLoader[str, Person | None] = DataLoader(batched(person.get_people, graph))
         self.person_by_nino: DataLoader[str, Person | None] = DataLoader(batched(person.get_people_by_nino, graph))
         self.household: DataLoader[str, household.Household | None] = DataLoader(
@@ -56,3 +62,12 @@ class Loaders:
         self.maintenance_cases: DataLoader[str, list[maintenance.PersonCase]] = DataLoader(
             batched(maintenance.cases_for_person, graph)
         )
+
+    def tree(self, shape: HouseholdShape, key: TreeKey = "id") -> DataLoader[str, HouseholdTree | None]:
+        """People with the households `shape` reaches, by id or NINO: one statement per batch (per shape)."""
+        loader = self._trees.get((shape, key))
+        if loader is None:
+            loader = self._trees[(shape, key)] = DataLoader(
+                batched(views.household_trees, self.graph, shape, key=key)
+            )
+        return loader

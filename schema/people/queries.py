@@ -14,7 +14,9 @@ from graph import person as repo
 from graph.errors import InvalidValue
 from graph.models import PersonFilter
 from graph.nino import normalise_nino
+from graph.views import TreeKey
 from schema.context import Info
+from schema.people.lookahead import prime, root_shape
 from schema.people.types import Person
 
 DEFAULT_PAGE = 20
@@ -73,6 +75,21 @@ class PersonConnection:
         return [e.node for e in self.edges]
 
 
+async def _lookup(info: Info, key: str, kind: TreeKey) -> Person | None:
+    """A person by id or NINO; with the households the selection reads fetched in the same statement
+    (`schema.people.lookahead`) when it reads any, else through the plain person loaders."""
+    shape = root_shape(info)
+    loaders = info.context.loaders
+    if shape is not None:
+        tree = await loaders.tree(shape, kind).load(key)
+        if tree is None:
+            return None
+        prime(info, tree)
+        return Person.from_model(tree.person)
+    found = await (loaders.person if kind == "id" else loaders.person_by_nino).load(key)
+    return Person.from_model(found) if found else None
+
+
 @strawberry.type
 class PeopleQuery:
     @strawberry.field(description="Your own record (citizens signed in with an identity linked to a person).")
@@ -80,18 +97,15 @@ class PeopleQuery:
         principal = info.context.principal
         if principal is None or principal.person_id is None:
             return None
-        found = await info.context.loaders.person.load(principal.person_id)
-        return Person.from_model(found) if found else None
+        return await _lookup(info, principal.person_id, "id")
 
     @strawberry.field(description="A person by hub id (UUID).")
     async def person(self, info: Info, id: strawberry.ID) -> Person | None:
-        found = await info.context.loaders.person.load(parse_person_id(id))
-        return Person.from_model(found) if found else None
+        return await _lookup(info, parse_person_id(id), "id")
 
     @strawberry.field(description="A person by National Insurance number (any spacing or case).")
     async def person_by_nino(self, info: Info, nino: str) -> Person | None:
-        found = await info.context.loaders.person_by_nino.load(normalise_nino(nino))
-        return Person.from_model(found) if found else None
+        return await _lookup(info, normalise_nino(nino), "nino")
 
     @strawberry.field(description="Search people; ordered by family name, given name, id.")
     async def people(

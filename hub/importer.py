@@ -1,0 +1,492 @@
+"""`hub import FILE.jsonl`: load an extract of the core record, row by row validated, resumable, idempotent.
+
+One JSON object per line, a person keyed by NINO (the record's unique key):
+
+    {"nino": "AB123456C", "givenName": "Ann", "familyName": "Smith", "dateOfBirth": "1980-02-01",
+     "id": "<uuid, optional>", "status": "ACTIVE",
+     "addresses": [{"line1": "1 High St", "town": "Leeds", "postcode": "LS1 1AA", "from": "2015-01-01", "to": null}],
+     "claims": [{"id": "<optional>", "type": "UNIVERSAL_CREDIT", "status": "ACTIVE", "startDate": "2024-04-01",
+                 "amountPence": 31550}],
+     "parents": ["CD654321A"], "partner": "EF112233B"}
+
+* Every row is validated with the rules the API applies (`graph.nino`, `graph.validation`); a bad row is
+  never written and never dropped silently: it is reported with its line number (and why) on the console
+  and in a report file, and the import goes on.
+* People are written in batches, each in one transaction, with MERGE on the NINO: running the same file
+  again changes nothing, a person already in the graph is left as it is (new claims and addresses are
+  added to them). Ids are derived from the NINO unless the row gives one, so a re-run makes the same ids.
+* Household links (`parents`, `partner`) name people by NINO, possibly later in the file, so they are made
+  in a second pass once everyone is in; a link to a NINO the graph does not hold is reported like a bad row.
+* A checkpoint (file offset, phase, counts) is written after every committed batch: an interrupted import
+  resumes where it stopped. The file must be unchanged (size and first 64 KiB) to resume. A crash between a
+  commit and its checkpoint only means one batch is written twice, which MERGE makes harmless.
+* ArcadeDB raises ConstraintError where a concurrent MERGE on the same key would match on Neo4j (shared
+  PLATFORM.md): a batch meeting one is retried, then written row by row so that only a row that really
+  conflicts with a stored record (e.g. its id belongs to another NINO) is reported.
+
+Memory is bounded by the batch size: the file is streamed, never held.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from neo4j.exceptions import ConstraintError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from graph.bulk import ImportBatch, import_batch, import_links
+from graph.driver import Graph
+from graph.errors import InvalidValue
+from graph.models import PersonStatus, name_key
+from graph.nino import normalise_nino
+from graph.validation import check_birth_date, clean_name, normalise_postcode
+
+NAMESPACE = uuid.UUID("2b0f8d0e-6a43-4b59-9c1e-5d0f3c8a7e21")
+DEFAULT_BATCH = 2000
+CONFLICT_RETRIES = 2
+HEAD_BYTES = 64 * 1024
+MAX_ADDRESSES = 50
+MAX_CLAIMS = 100
+CLAIM_STATUSES = ("ACTIVE", "CLOSED", "PENDING")
+
+
+class ImportFailed(Exception):
+    """The import cannot start or go on (unreadable file, checkpoint of another file); the message says why."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Rows
+# ----------------------------------------------------------------------------------------------------
+
+
+def _rule(check: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return check(*args)
+    except InvalidValue as exc:
+        raise ValueError(exc.reason) from None
+
+
+class AddressRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    town: str = Field(min_length=1, max_length=100)
+    postcode: str
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, v: str) -> str:
+        return str(_rule(normalise_postcode, v))
+
+
+class ClaimRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: str | None = Field(default=None, min_length=1, max_length=100)
+    type: str = Field(pattern=r"^[A-Z][A-Z_]{1,59}$")
+    status: Literal["ACTIVE", "CLOSED", "PENDING"]
+    start_date: date = Field(alias="startDate")
+    amount_pence: StrictInt = Field(alias="amountPence", ge=0, le=100_000_000)
+
+
+class PersonRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    nino: str
+    id: uuid.UUID | None = None
+    given_name: str = Field(alias="givenName")
+    family_name: str = Field(alias="familyName")
+    date_of_birth: date | None = Field(default=None, alias="dateOfBirth")
+    status: PersonStatus = PersonStatus.ACTIVE
+    addresses: list[AddressRow] = Field(default_factory=list, max_length=MAX_ADDRESSES)
+    claims: list[ClaimRow] = Field(default_factory=list, max_length=MAX_CLAIMS)
+    parents: list[str] = Field(default_factory=list, max_length=2)
+    partner: str | None = None
+
+    @field_validator("nino", "partner")
+    @classmethod
+    def _nino(cls, v: str | None) -> str | None:
+        return None if v is None else str(_rule(normalise_nino, v))
+
+    @field_validator("parents")
+    @classmethod
+    def _parents(cls, v: list[str]) -> list[str]:
+        return [str(_rule(normalise_nino, n)) for n in v]
+
+    @field_validator("given_name", "family_name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return str(_rule(clean_name, v, "name"))
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _born(cls, v: date | None) -> date | None:
+        return None if v is None else _rule(check_birth_date, v)
+
+
+def parse_row(raw: bytes) -> PersonRow:
+    """One line -> a valid row, or ValueError with every problem named by field."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    try:
+        row = PersonRow.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            where = ".".join(str(p) for p in err["loc"]) or "row"
+            problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+        raise ValueError("; ".join(problems)) from None
+    if row.nino in row.parents or row.nino == row.partner:
+        raise ValueError("parents/partner: a person cannot be linked to themselves")
+    return row
+
+
+def person_id_for(row: PersonRow) -> str:
+    return str(row.id) if row.id else str(uuid.uuid5(NAMESPACE, f"person:{row.nino}"))
+
+
+def add_row(batch: ImportBatch, row: PersonRow, now: datetime) -> None:
+    props = {
+        "givenName": row.given_name,
+        "familyName": row.family_name,
+        "givenNameKey": name_key(row.given_name),
+        "familyNameKey": name_key(row.family_name),
+        "dateOfBirth": row.date_of_birth,
+        "status": row.status.value,
+        "createdAt": now,
+        "updatedAt": now,
+        "version": 1,
+    }
+    batch.people.append({"nino": row.nino, "id": person_id_for(row), "props": {**props, "nino": row.nino}})
+    for a in row.addresses:
+        key = f"address:{row.nino}:{a.postcode}:{a.line1}:{a.from_}"
+        address_id = str(uuid.uuid5(NAMESPACE, key))
+        address = {"line1": a.line1, "line2": a.line2, "town": a.town, "postcode": a.postcode}
+        batch.addresses.append({"id": address_id, "props": address})
+        batch.residences.append({"nino": row.nino, "address": address_id, "from": a.from_, "to": a.to})
+    for c in row.claims:
+        claim_id = c.id or str(uuid.uuid5(NAMESPACE, f"claim:{row.nino}:{c.type}:{c.start_date}"))
+        claim = {"type": c.type, "status": c.status, "startDate": c.start_date, "amountPence": c.amount_pence}
+        batch.claims.append({"nino": row.nino, "id": claim_id, "props": claim})
+
+
+def links_of(row: PersonRow, line: int) -> list[dict[str, Any]]:
+    out = [{"kind": "PARENT_OF", "a": p, "b": row.nino, "line": line} for p in row.parents]
+    if row.partner:
+        out.append({"kind": "PARTNER_OF", "a": row.nino, "b": row.partner, "line": line})
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checkpoint
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    file: str
+    size: int
+    head: str  # sha256 of the first HEAD_BYTES
+    phase: Literal["people", "links", "done"] = "people"
+    offset: int = 0  # bytes of the file fully handled in this phase
+    line: int = 0  # lines fully handled in this phase
+    report_offset: int = 0  # bytes of the report written with this checkpoint
+    rows: int = 0
+    created: int = 0
+    present: int = 0
+    bad: int = 0
+    links: int = 0
+    link_errors: int = 0
+    seconds: float = 0.0  # time spent in earlier runs of this import
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2))
+        os.replace(tmp, path)  # atomic: a crash leaves the old checkpoint or the new one
+
+
+def fingerprint(path: Path) -> tuple[int, str]:
+    with path.open("rb") as fh:
+        head = hashlib.sha256(fh.read(HEAD_BYTES)).hexdigest()
+    return path.stat().st_size, head
+
+
+def load_checkpoint(path: Path, source: Path) -> Checkpoint | None:
+    if not path.exists():
+        return None
+    try:
+        data = orjson.loads(path.read_bytes())
+        checkpoint = Checkpoint(**data)
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        raise ImportFailed(f"{path}: not a checkpoint this version wrote ({exc}); pass --restart") from None
+    size, head = fingerprint(source)
+    if (checkpoint.file, checkpoint.size, checkpoint.head) != (str(source.resolve()), size, head):
+        raise ImportFailed(
+            f"{path}: the checkpoint belongs to another file or {source} changed since; "
+            "pass --restart to import it from the start (safe: the import is idempotent)"
+        )
+    return checkpoint
+
+
+def default_checkpoint(data_dir: Path, source: Path) -> Path:
+    digest = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]
+    return data_dir / "imports" / f"{source.name}.{digest}.checkpoint.json"
+
+
+# ----------------------------------------------------------------------------------------------------
+# The import
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class BadRow:
+    line: int
+    reason: str
+
+
+@dataclass(slots=True)
+class Outcome:
+    checkpoint: Checkpoint
+    resumed_at_line: int | None  # where an earlier interrupted run was picked up (None: a fresh start)
+    seconds: float  # time spent in this run
+    bad_rows: list[BadRow] = field(default_factory=list)  # this run's, first MAX_KEPT only
+    report: Path | None = None
+
+
+MAX_KEPT = 1000
+
+
+def _lines(path: Path, offset: int, line: int) -> Iterator[tuple[int, int, bytes]]:
+    """(line number, offset after the line, content) from `offset` on; blank lines are skipped."""
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        for raw in fh:
+            line += 1
+            offset += len(raw)
+            if raw.strip():
+                yield line, offset, raw
+
+
+class Importer:
+    def __init__(
+        self,
+        graph: Graph,
+        source: Path,
+        checkpoint_path: Path,
+        report_path: Path,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        restart: bool = False,
+        on_batch: Callable[[Checkpoint], None] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.graph = graph
+        self.source = source
+        self.checkpoint_path = checkpoint_path
+        self.report_path = report_path
+        self.batch_size = batch_size
+        self.restart = restart
+        self.on_batch = on_batch
+        self.kept: list[BadRow] = []
+        self._base = 0.0
+
+    async def run(self) -> Outcome:
+        if not self.source.is_file():
+            raise ImportFailed(f"{self.source}: no such file")
+        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        self.report_path.parent.mkdir(parents=True, exist_ok=True)
+        cp = None if self.restart else load_checkpoint(self.checkpoint_path, self.source)
+        resumed = None
+        if cp is None:
+            size, head = fingerprint(self.source)
+            cp = Checkpoint(file=str(self.source.resolve()), size=size, head=head)
+            self.report_path.write_bytes(b"")
+        else:
+            resumed = cp.line if cp.phase != "done" else None
+            with self.report_path.open("ab") as report:  # drop what a crash wrote after the checkpoint
+                report.truncate(cp.report_offset)
+        started = time.perf_counter()
+        self._base = cp.seconds
+        with self.report_path.open("ab") as report:
+            if cp.phase == "people":
+                await self._people(cp, report, started)
+                cp.phase, cp.offset, cp.line = "links", 0, 0
+                self._save(cp, report, started)
+            if cp.phase == "links":
+                await self._links(cp, report, started)
+                cp.phase = "done"
+                self._save(cp, report, started)
+        return Outcome(cp, resumed, time.perf_counter() - started, self.kept, self.report_path)
+
+    def _save(self, cp: Checkpoint, report: Any, started: float) -> None:
+        report.flush()
+        os.fsync(report.fileno())
+        cp.report_offset = report.tell()
+        cp.seconds = self._base + time.perf_counter() - started
+        cp.save(self.checkpoint_path)
+        if self.on_batch is not None:
+            self.on_batch(cp)
+
+    def _bad(self, report: Any, line: int, reason: str, cp: Checkpoint, link: bool = False) -> None:
+        if link:
+            cp.link_errors += 1
+        else:
+            cp.bad += 1
+        if len(self.kept) < MAX_KEPT:
+            self.kept.append(BadRow(line, reason))
+        report.write(orjson.dumps({"line": line, "error": reason}) + b"\n")
+
+    async def _people(self, cp: Checkpoint, report: Any, started: float) -> None:
+        rows: list[tuple[int, PersonRow]] = []
+        end = (cp.offset, cp.line)
+        for line, offset, raw in _lines(self.source, cp.offset, cp.line):
+            try:
+                rows.append((line, parse_row(raw)))
+            except ValueError as exc:
+                self._bad(report, line, str(exc), cp)
+            end = (offset, line)
+            if len(rows) >= self.batch_size:
+                await self._write(rows, cp, report)
+                cp.offset, cp.line = end
+                self._save(cp, report, started)
+                rows = []
+        if rows:
+            await self._write(rows, cp, report)
+        cp.offset, cp.line = end
+
+    async def _write(self, rows: list[tuple[int, PersonRow]], cp: Checkpoint, report: Any) -> None:
+        now = datetime.now(UTC)
+        seen: dict[str, int] = {}
+        batch = ImportBatch()
+        for line, row in rows:
+            if row.nino in seen:  # the same person twice in one batch: the first one stands
+                self._bad(report, line, f"nino: repeats line {seen[row.nino]}", cp)
+                continue
+            seen[row.nino] = line
+            add_row(batch, row, now)
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                result = await import_batch(self.graph, batch)
+                break
+            except ConstraintError:
+                continue  # a concurrent writer, or a row that conflicts: see below
+        else:
+            result = None
+        if result is not None:
+            cp.rows += len(seen)
+            cp.created += result.created
+            cp.present += result.present
+            return
+        # Row by row, so that only the rows that really conflict are refused.
+        for line, row in rows:
+            if seen.get(row.nino) != line:
+                continue
+            single = ImportBatch()
+            add_row(single, row, now)
+            try:
+                one = await import_batch(self.graph, single)
+            except ConstraintError:
+                self._bad(report, line, "conflicts with a stored record (its id belongs to another person)", cp)
+                continue
+            cp.rows += 1
+            cp.created += one.created
+            cp.present += one.present
+
+    async def _links(self, cp: Checkpoint, report: Any, started: float) -> None:
+        pending: list[dict[str, Any]] = []
+        end = (cp.offset, cp.line)
+        for line, offset, raw in _lines(self.source, cp.offset, cp.line):
+            end = (offset, line)
+            if b'"parents"' in raw or b'"partner"' in raw:
+                try:
+                    row = parse_row(raw)
+                except ValueError:
+                    continue  # reported in the first pass
+                pending.extend(links_of(row, line))
+            if len(pending) >= self.batch_size:
+                await self._link(pending, cp, report)
+                cp.offset, cp.line = end
+                self._save(cp, report, started)
+                pending = []
+        if pending:
+            await self._link(pending, cp, report)
+        cp.offset, cp.line = end
+
+    async def _link(self, links: list[dict[str, Any]], cp: Checkpoint, report: Any) -> None:
+        made = await import_links(self.graph, links)
+        for link in links:
+            if (link["line"], link["a"], link["b"]) in made:
+                cp.links += 1
+            else:
+                who = "parent" if link["kind"] == "PARENT_OF" else "partner"
+                other = link["a"] if link["kind"] == "PARENT_OF" else link["b"]
+                self._bad(report, link["line"], f"{who} {other} is not in the graph (nor in this file)", cp, link=True)
+
+
+async def import_with_progress(
+    graph: Graph,
+    source: Path,
+    checkpoint_path: Path,
+    report_path: Path,
+    console: Console,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    restart: bool = False,
+) -> Outcome:
+    """`Importer.run` behind a progress bar: bytes of each pass, people/s, resident memory."""
+    from hub.seed import rss_text
+
+    size = max(source.stat().st_size, 1)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TextColumn("{task.fields[rss]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    started = time.perf_counter()
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("people", total=size, detail="", rss="")
+        first: dict[str, int] = {}
+
+        def advance(cp: Checkpoint) -> None:
+            first.setdefault(cp.phase, cp.rows if cp.phase == "people" else cp.links)
+            done = (cp.rows if cp.phase == "people" else cp.links) - first[cp.phase]
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            unit = "people/s" if cp.phase == "people" else "links/s"
+            detail = f"{rate:,.0f} {unit}, {cp.bad + cp.link_errors:,} bad"
+            label = {"people": "people", "links": "links", "done": "done"}[cp.phase]
+            bar.update(task, description=label, completed=cp.offset, detail=detail, rss=rss_text())
+
+        importer = Importer(
+            graph, source, checkpoint_path, report_path, batch_size=batch_size, restart=restart, on_batch=advance
+        )
+        return await importer.run()
