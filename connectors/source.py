@@ -38,7 +38,11 @@ __all__ = ["MAX_KEY_LENGTH", "Source"]
 log = logging.getLogger(__name__)
 
 MAX_KEY_LENGTH = 256
-_BUDGET_MARGIN = 0.005  # seconds kept back from the last attempt so it, not the fetch budget, times out first
+# Seconds kept back from the last attempt so it, not the fetch budget, times out first. If both timers
+# fired in one loop iteration (a busy machine), the attempt would see a cancellation, not a timeout, and the
+# breaker would get no verdict: so the margin is a tenth of the budget, up to 50 ms.
+_BUDGET_MARGIN = 0.05
+_BUDGET_MARGIN_SHARE = 0.1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _Loaded = tuple[Outcome, datetime]
@@ -350,7 +354,8 @@ class Source:
         started = loop.time()
         # The attempt ends just before the fetch's budget does, so a hung upstream is seen by the breaker
         # as a timed-out attempt (a failure) rather than as a cancelled one (no verdict).
-        ends = min(started + self.config.timeout.attempt, deadline - _BUDGET_MARGIN)
+        margin = min(_BUDGET_MARGIN, _BUDGET_MARGIN_SHARE * self.config.timeout.total)
+        ends = min(started + self.config.timeout.attempt, deadline - margin)
         if ends <= started:
             raise UpstreamTimeout("the fetch budget ran out before the upstream could be called")
         with self.breaker.guard():

@@ -57,9 +57,7 @@ class ConnectorDecision:
 
     @classmethod
     def of(cls, d: decisions_repo.ConnectorDecision) -> ConnectorDecision:
-        return cls(
-            action=d.action, at=d.at, actor=d.actor, actor_role=d.actor_role, purpose=d.purpose, reason=d.reason
-        )
+        return cls(action=d.action, at=d.at, actor=d.actor, actor_role=d.actor_role, purpose=d.purpose, reason=d.reason)
 
 
 @strawberry.type(description="A connector's declaration and its live health on the replica that answers.")
