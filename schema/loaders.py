@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from typing import Any, TypeVar
 
@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from graph import audit, consent, household, maintenance, person, views
 from graph.driver import Graph
+from graph.linkage import links
 from graph.models import Person
 from graph.money import MaintenanceCase
 from graph.views import HouseholdShape, HouseholdTree, TreeKey
@@ -44,6 +45,7 @@ class Loaders:
         "maintenance_cases",
         "graph",
         "_trees",
+        "identity_links",  # issue 12
     )
 
     def __init__(self, graph: Graph) -> None:
@@ -62,12 +64,13 @@ class Loaders:
         self.maintenance_cases: DataLoader[str, list[maintenance.PersonCase]] = DataLoader(
             batched(maintenance.cases_for_person, graph)
         )
+        self.identity_links: DataLoader[str, list[links.IdentityLink]] = DataLoader(
+            batched(links.links_for_people, graph)
+        )
 
     def tree(self, shape: HouseholdShape, key: TreeKey = "id") -> DataLoader[str, HouseholdTree | None]:
         """People with the households `shape` reaches, by id or NINO: one statement per batch (per shape)."""
         loader = self._trees.get((shape, key))
         if loader is None:
-            loader = self._trees[(shape, key)] = DataLoader(
-                batched(views.household_trees, self.graph, shape, key=key)
-            )
+            loader = self._trees[(shape, key)] = DataLoader(batched(views.household_trees, self.graph, shape, key=key))
         return loader
