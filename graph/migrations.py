@@ -27,6 +27,9 @@ MIGRATIONS: tuple[str, ...] = (
     # identity resolution (graph.linkage): the full-name blocking rule, and the review queue
     "CREATE INDEX person_family_given_key IF NOT EXISTS FOR (p:Person) ON (p.familyNameKey, p.givenNameKey)",
     "CREATE INDEX external_identity_review IF NOT EXISTS FOR (x:ExternalIdentity) ON (x.reviewStatus)",
+    # journey timeline (issue 6, graph.timeline): a person's events, found by person then sorted
+    "CREATE CONSTRAINT life_event_id IF NOT EXISTS FOR (e:LifeEvent) REQUIRE e.id IS UNIQUE",
+    "CREATE INDEX life_event_person IF NOT EXISTS FOR (e:LifeEvent) ON (e.personId)",
 )
 
 

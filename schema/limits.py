@@ -46,6 +46,8 @@ LIST_SIZES: dict[str, int] = {
     # A connection's size is counted at the field that takes `first`, not again at its lists.
     "PersonConnection.edges": 1,
     "PersonConnection.nodes": 1,
+    "LifeEventConnection.edges": 1,  # Person.timeline (issue 6)
+    "LifeEventConnection.nodes": 1,
 }
 DEFAULT_LIST_SIZE = 10
 # Fields that cost more than one unit to resolve (each is a graph or upstream lookup).
