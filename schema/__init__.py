@@ -18,6 +18,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.tools import merge_types
 
 from connectors.registry import ConnectorSpec
+from schema.analytics.queries import AnalyticsQuery
 from schema.audit.queries import AuditQuery
 from schema.connectors.fields import install
 from schema.connectors.mutations import ConnectorMutation
@@ -40,7 +41,7 @@ from schema.permissions import FieldPolicy
 
 __all__ = ["Context", "HubSchema", "build_schema"]
 
-Query = merge_types("Query", (PeopleQuery, AuditQuery, ExportQuery, ServiceQuery, MaintenanceQuery))
+Query = merge_types("Query", (PeopleQuery, AuditQuery, ExportQuery, ServiceQuery, MaintenanceQuery, AnalyticsQuery))
 Mutation = merge_types("Mutation", (PeopleMutation, HouseholdMutation, ConnectorMutation, MaintenanceMutation))
 Subscription = merge_types("Subscription", (MaintenanceSubscription, LiveSubscription))
 
