@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from graph import timeline
 from graph.driver import Graph, Tx
 from graph.errors import InvalidValue, NotFound
+from graph.timeline import LifeEventType, NewLifeEvent
 
 __all__ = ["Consent", "active_consents", "consents_of", "grant_consent", "revoke_consent"]
 
@@ -130,7 +132,12 @@ async def grant_consent(
             },
         )
         assert row is not None
-        return _consent(person_id, row)
+        granted = _consent(person_id, row)
+        await timeline.record(
+            tx,
+            [NewLifeEvent(person_id, LifeEventType.CONSENT_GRANTED, data={"connector": connector, "purpose": purpose})],
+        )
+        return granted
 
     return await graph.write(work)
 
@@ -148,6 +155,16 @@ async def revoke_consent(graph: Graph, person_id: str, connector: str) -> list[C
             f"SET c.revokedAt = $now RETURN {_FIELDS}",
             {"person": person_id, "connector": connector, "now": datetime.now(UTC).isoformat(timespec="microseconds")},
         )
-        return [_consent(person_id, r) for r in rows]
+        revoked = [_consent(person_id, r) for r in rows]
+        await timeline.record(
+            tx,
+            [
+                NewLifeEvent(
+                    person_id, LifeEventType.CONSENT_REVOKED, data={"connector": c.connector, "purpose": c.purpose}
+                )
+                for c in revoked
+            ],
+        )
+        return revoked
 
     return await graph.write(work)

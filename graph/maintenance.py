@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from neo4j.exceptions import ConstraintError
 
+from graph import timeline
 from graph.driver import Graph, Tx, Work
 from graph.errors import InvalidValue, NotFound
 from graph.models import to_native, to_utc
@@ -168,7 +169,17 @@ async def create_case(
             {"paying": paying_parent_id, "receiving": receiving_parent_id, "children": list(children), "props": props},
         )
         assert row is not None
-        return case_from_row(row["c"])
+        case = case_from_row(row["c"])
+        opened = {"scheme": case.scheme.value}
+        await timeline.record_for_case(
+            tx,
+            case.id,
+            timeline.LifeEventType.MAINTENANCE_CASE_OPENED,
+            timeline.LifeEventType.MAINTENANCE_CASE_OPENED,
+            {**opened, "role": Role.PAYING.value},
+            {**opened, "role": Role.RECEIVING.value},
+        )
+        return case
 
     return await graph.write(work)
 
@@ -252,6 +263,17 @@ async def _create_schedule(tx: Tx, case_id: str, schedule: Schedule, ended: Sche
     )
 
 
+async def _schedule_event(tx: Tx, case_id: str, schedule: Schedule) -> None:
+    """Both parents' timelines note the new schedule (both parents may read a case's schedules)."""
+    detail = {
+        "amountPence": schedule.amount_pence,
+        "frequency": schedule.frequency.value,
+        "startDate": schedule.start_date.isoformat(),
+    }
+    kind = timeline.LifeEventType.SCHEDULE_CHANGED
+    await timeline.record_for_case(tx, case_id, kind, kind, detail, detail)
+
+
 def _new_schedule(amount_pence: int, frequency: Frequency, start_date: date, end_date: date | None) -> Schedule:
     return check_schedule(
         Schedule(
@@ -279,6 +301,7 @@ async def add_schedule(
         existing = await _lock_schedules(tx, case_id)
         check_schedules([*existing, new])
         await _create_schedule(tx, case_id, new)
+        await _schedule_event(tx, case_id, new)
         return new
 
     return await graph.write(work)
@@ -297,12 +320,14 @@ async def change_schedule(
         existing = sorted(await _lock_schedules(tx, case_id), key=lambda s: s.start_date)
         if not existing:
             await _create_schedule(tx, case_id, new)
+            await _schedule_event(tx, case_id, new)
             return ScheduleChange(ended=None, started=new)
         current = existing[-1]
         ended = end_before(current, new.start_date)
         check_schedules([*existing[:-1], ended, new])
         cut_short = ended if ended != current else None
         await _create_schedule(tx, case_id, new, cut_short)
+        await _schedule_event(tx, case_id, new)
         return ScheduleChange(ended=cut_short, started=new)
 
     return await graph.write(work)
@@ -351,6 +376,18 @@ async def merge_payment(tx: Tx, case_id: str, key: str, props: dict[str, Any]) -
     payment = payment_from_row(row["y"])
     if not row["created"] and (row["cases"] != [case_id] or payment.amount_pence != props["amountPence"]):
         raise InvalidValue("receiptKey", "already recorded for a different payment")
+    if row["created"]:
+        # The paying parent's timeline says what they paid; the receiving parent's only that money came in
+        # (what they receive, net of any fee, is in their position).
+        paid = {"paymentId": payment.id, "paidAt": payment.paid_at.isoformat()}
+        await timeline.record_for_case(
+            tx,
+            case_id,
+            timeline.LifeEventType.PAYMENT_MADE,
+            timeline.LifeEventType.PAYMENT_RECEIVED,
+            {**paid, "amountPence": payment.amount_pence},
+            paid,
+        )
     return PaymentReceipt(payment=payment, applied=bool(row["created"]))
 
 

@@ -29,6 +29,9 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE INDEX external_identity_review IF NOT EXISTS FOR (x:ExternalIdentity) ON (x.reviewStatus)",
     # issue 12: a steward's decisions on an identity, read by the identity's key
     "CREATE INDEX identity_decision_key IF NOT EXISTS FOR (d:IdentityDecision) ON (d.key)",
+    # journey timeline (issue 6, graph.timeline): a person's events, found by person then sorted
+    "CREATE CONSTRAINT life_event_id IF NOT EXISTS FOR (e:LifeEvent) REQUIRE e.id IS UNIQUE",
+    "CREATE INDEX life_event_person IF NOT EXISTS FOR (e:LifeEvent) ON (e.personId)",
 )
 
 

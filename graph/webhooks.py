@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -77,15 +78,23 @@ async def receive_payment(
     paid_at: datetime,
     receipt_key: str,
     due_date: date | None = None,
+    before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> PaymentDelivered:
-    """Record the delivery and the payment it reports in one transaction, once per webhook id."""
+    """Record the delivery and the payment it reports in one transaction, once per webhook id.
+
+    `before_commit` runs inside the transaction once every write is made, just before the commit: the
+    crash tests use it to kill the process at exactly that point. Production passes nothing.
+    """
     key, props = checked_payment(amount_pence, paid_at, receipt_key, due_date)
 
     async def work(tx: Tx) -> PaymentDelivered:
         created, same = await _claim(tx, delivery)
         if not created:
             return PaymentDelivered(duplicate=True, same_body=same)
-        return PaymentDelivered(duplicate=False, receipt=await merge_payment(tx, case_id, key, props))
+        delivered = PaymentDelivered(duplicate=False, receipt=await merge_payment(tx, case_id, key, props))
+        if before_commit is not None:
+            await before_commit()
+        return delivered
 
     return await write_merging(graph, work)
 

@@ -14,6 +14,7 @@ the commit (`hub.events`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -45,6 +46,10 @@ TOLERANCE_SECONDS = 5 * 60
 MAX_BODY_BYTES = 64 * 1024
 PAYMENT_RECEIVED = "payment.received"
 MAX_REFERENCE = 150
+# Test-only fault injection, off unless set: the path of a file the handler creates once a delivery's writes
+# are made but not yet committed; it then waits (the crash test SIGKILLs the process there). Never set it in
+# a deployment: each delivery would stall for an hour.
+PAUSE_BEFORE_COMMIT_ENV = "HUB_TEST_WEBHOOK_PAUSE_BEFORE_COMMIT"
 
 
 def secret_for(connector: str) -> str | None:
@@ -135,6 +140,21 @@ def parse_payment(body: bytes) -> dict[str, Any]:
     return {"case_id": case_id, "amount": amount, "paid_at": paid_at, "reference": reference.strip()}
 
 
+def _pause_before_commit() -> Any:
+    """The test-only hook (`PAUSE_BEFORE_COMMIT_ENV`), or None when unset (always, outside the crash test)."""
+    marker = os.environ.get(PAUSE_BEFORE_COMMIT_ENV)
+    if not marker:
+        return None
+
+    async def pause() -> None:
+        log.warning("test hook: webhook paused before commit")
+        with open(marker, "w") as f:  # noqa: ASYNC230 - test-only, one tiny file
+            f.write(str(os.getpid()))
+        await asyncio.sleep(3600)
+
+    return pause
+
+
 def _refused(refusal: Refusal) -> Response:
     metrics.REFUSALS.labels(refusal.code).inc()
     body: dict[str, Any] = {"message": refusal.message, "code": refusal.code}
@@ -176,6 +196,7 @@ async def _receive(request: Request) -> Response:
             fields["paid_at"],
             # The sender's own payment reference: a payment re-sent under a new webhook id is still one payment.
             receipt_key=f"{connector}:{fields['reference']}",
+            before_commit=_pause_before_commit(),
         )
     except NotFound:
         raise Refusal("no maintenance case has that caseId", "UNKNOWN_CASE", 422) from None

@@ -18,6 +18,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.tools import merge_types
 
 from connectors.registry import ConnectorSpec
+from schema.analytics.queries import AnalyticsQuery
 from schema.audit.queries import AuditQuery
 from schema.connectors.fields import install
 from schema.connectors.mutations import ConnectorMutation
@@ -43,7 +44,9 @@ from schema.permissions import FieldPolicy
 
 __all__ = ["Context", "HubSchema", "build_schema"]
 
-Query = merge_types("Query", (PeopleQuery, AuditQuery, ExportQuery, ServiceQuery, MaintenanceQuery, StewardQuery))
+Query = merge_types(
+    "Query", (PeopleQuery, AuditQuery, ExportQuery, ServiceQuery, MaintenanceQuery, StewardQuery, AnalyticsQuery)
+)
 Mutation = merge_types(
     "Mutation", (PeopleMutation, HouseholdMutation, ConnectorMutation, MaintenanceMutation, StewardMutation)
 )

@@ -51,6 +51,8 @@ LIST_SIZES: dict[str, int] = {
     "IdentityCandidateConnection.nodes": 1,
     "IdentityCandidate.comparisons": 6,
     "IdentityLink.comparisons": 6,
+    "LifeEventConnection.edges": 1,  # Person.timeline (issue 6)
+    "LifeEventConnection.nodes": 1,
 }
 DEFAULT_LIST_SIZE = 10
 # Fields that cost more than one unit to resolve (each is a graph or upstream lookup).

@@ -8,9 +8,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -86,3 +90,61 @@ def signed(secret: str, webhook_id: str, body: bytes, at: datetime | None = None
         "webhook-signature": Webhook(secret).sign(webhook_id, at, body.decode()),
         "content-type": "application/json",
     }
+
+
+def hub_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment for a `hub serve` process attached to the test session's graph and cache."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "HUB_")) and k != "REDIS_URL"}
+    env.update(
+        {
+            "NEO4J_URI": str(settings.neo4j_uri),
+            "NEO4J_USER": settings.neo4j_user,
+            "NEO4J_PASSWORD": settings.neo4j_password.get_secret_value() if settings.neo4j_password else "",
+            "NEO4J_DATABASE": settings.neo4j_database or "",
+            "REDIS_URL": str(settings.redis_url),
+            "HUB_AUTH_JWKS_FILE": str(settings.auth_jwks_file),
+            "HUB_AUTH_ISSUER": settings.auth_issuer,
+            "HUB_GRAPH_MAX_RETRY_TIME": "1",
+            "HUB_LOG_LEVEL": "WARNING",
+        }
+    )
+    env.update({k: v for k, v in os.environ.items() if k.startswith("HUB_WEBHOOK_SECRET_")})
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def hub_process(settings: Settings, **extra_env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A real `hub serve` child process on a free loopback port; yields (process, base URL) once ready.
+
+    Killed (SIGKILL) on exit if still running, so a test can also kill it on purpose first.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = hub_env(settings, HUB_PORT=str(port), **extra_env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"hub serve exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("hub serve did not become ready")
+            time.sleep(0.2)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        if proc.stderr:
+            proc.stderr.close()

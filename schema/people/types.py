@@ -25,6 +25,7 @@ from schema.household.types import Address, Claim, Residence
 if TYPE_CHECKING:
     from schema.identity.types import IdentityLink
     from schema.maintenance.types import MaintenanceCase
+    from schema.timeline.types import LifeEventConnection
 
 PersonStatus = strawberry.enum(models.PersonStatus, name="PersonStatus")
 
@@ -143,6 +144,15 @@ class Person:
         from schema.identity.types import links_view  # the identity types build on Person
 
         return links_view(await info.context.loaders.identity_links.load(self.id))
+
+    # Journey timeline (issue 6): life events newest first, keyset-paginated (schema.timeline).
+    @strawberry.field(description="Life events, newest first: moves, payments, consents, cases, schedules.")
+    async def timeline(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Annotated[LifeEventConnection, strawberry.lazy("schema.timeline.types")] | None:
+        from schema.timeline.types import timeline_of  # the timeline types build on the people queries
+
+        return await timeline_of(info, self.id, first, after)
 
 
 async def _household(info: Info, person_id: str) -> Household:

@@ -315,7 +315,7 @@ def test_money_fields_are_integers_in_the_sdl() -> None:
     sdl = build_schema().as_str()
     for line in sdl.splitlines():
         if "Pence" in line and ":" in line:
-            assert line.split(":")[1].strip().rstrip("!") == "Int", line
+            assert line.rsplit(":", 1)[1].strip().rstrip("!") == "Int", line
     assert Role.PAYING.value in sdl
 
 

@@ -1,0 +1,1 @@
+"""Embedded analytics: live caseload and compliance figures as fields of the graph (`Query.caseload`)."""

@@ -1,0 +1,1 @@
+"""A person's journey timeline (`Person.timeline`): life events, newest first, as a Relay connection."""
