@@ -44,7 +44,8 @@ from hub.events import RedisEvents
 from hub.logs import RequestContext, request_id_from
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
-from hub.subscriptions import admit_socket
+from hub.subscriptions import TextFrames, admit_socket
+from hub.web import web_routes
 from hub.webhooks import receive as receive_webhook
 from schema import Context, build_schema, schema_fields
 from schema.connectors.loaders import ConnectorRequest
@@ -95,6 +96,8 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
 
 
 class HubGraphQL(GraphQL[Context, None]):
+    websocket_adapter_class = TextFrames  # type: ignore[assignment]  # issue 8: browsers need text frames
+
     def __init__(
         self,
         *args: Any,
@@ -374,6 +377,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *web_routes(settings, connector_specs),  # issue 8: /me, /console, /assets, dev sign-in
         ],
         middleware=[Middleware(RequestContext)],
         lifespan=lifespan,
