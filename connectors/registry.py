@@ -31,6 +31,7 @@ from connectors.contract import NAME_PATTERN, Connector, ConnectorConfig, Connec
 from connectors.errors import ConfigProblem, ConnectorConfigError, UnknownConnector
 from connectors.source import Source
 from connectors.stats import StatsSnapshot
+from connectors.switches import DEFAULT_SWITCH_KEY, Switch, Switches
 
 __all__ = [
     "BUILTIN_KINDS",
@@ -117,6 +118,7 @@ class ConnectorSpec:
     file: Path | None
     kind: type[Connector]
     config: ConnectorConfig[Any]
+    blocked: str | None = None  # why it cannot run (its secrets are unset): it stays disabled
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -286,6 +288,7 @@ class ConnectorRegistry:
         environ: Mapping[str, str] | None = None,
         cache_prefix: str = DEFAULT_PREFIX,
         cache_timeout: float = 0.5,
+        switch_key: str = DEFAULT_SWITCH_KEY,
     ) -> ConnectorRegistry:
         """Validate every file, then build every connector; raises `ConnectorConfigError` naming file and key.
 
@@ -294,11 +297,13 @@ class ConnectorRegistry:
         """
         specs = load_specs(directory, kinds=kinds, environ=environ)
         cache = RecordCache(redis, prefix=cache_prefix, timeout=cache_timeout) if redis is not None else None
+        switches = Switches(redis, key=switch_key, timeout=cache_timeout) if redis is not None else None
         problems: list[ConfigProblem] = []
         sources: list[Source] = []
         for spec in specs:
             try:
-                sources.append(Source(build_connector(spec, session=session), cache=cache))
+                connector = build_connector(spec, session=session)
+                sources.append(Source(connector, cache=cache, switches=switches, blocked=spec.blocked))
             except ConnectorConfigError as exc:
                 problems.extend(exc.problems)
         if problems:
@@ -325,16 +330,15 @@ class ConnectorRegistry:
             raise UnknownConnector(name) from None
 
     def enabled(self) -> list[Source]:
+        """The sources on, as last known in this process."""
         return [s for s in self._sources.values() if s.enabled]
 
-    def enable(self, name: str) -> None:
-        self.get(name).enabled = True
-        log.info("connector %s enabled", name)
+    async def enable(self, name: str, *, by: str = "registry", reason: str | None = None) -> Switch:
+        return await self.get(name).set_enabled(True, by=by, reason=reason)
 
-    def disable(self, name: str) -> None:
-        """Stop calling this source (its fields answer CONNECTOR_DISABLED) until it is enabled again."""
-        self.get(name).enabled = False
-        log.info("connector %s disabled", name)
+    async def disable(self, name: str, *, by: str = "registry", reason: str | None = None) -> Switch:
+        """Stop calling this source on every replica (its fields answer CONNECTOR_DISABLED) until enabled again."""
+        return await self.get(name).set_enabled(False, by=by, reason=reason)
 
     async def fetch(self, name: str, keys: Iterable[str]) -> dict[str, FetchResult[Any]]:
         return await self.get(name).fetch(keys)

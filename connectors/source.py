@@ -31,13 +31,18 @@ from connectors.contract import Connector, ConnectorConfig, FetchError, FetchRes
 from connectors.errors import BadResponse, ErrorCode, InvalidKey, Rejected, UpstreamError, UpstreamTimeout
 from connectors.resilience import Bulkhead, CircuitBreaker, RateLimiter, retrying
 from connectors.stats import ConnectorStats, StatsSnapshot
+from connectors.switches import Switch, Switches, SwitchesUnavailable
 
 __all__ = ["MAX_KEY_LENGTH", "Source"]
 
 log = logging.getLogger(__name__)
 
 MAX_KEY_LENGTH = 256
-_BUDGET_MARGIN = 0.005  # seconds kept back from the last attempt so it, not the fetch budget, times out first
+# Seconds kept back from the last attempt so it, not the fetch budget, times out first. If both timers
+# fired in one loop iteration (a busy machine), the attempt would see a cancellation, not a timeout, and the
+# breaker would get no verdict: so the margin is a tenth of the budget, up to 50 ms.
+_BUDGET_MARGIN = 0.05
+_BUDGET_MARGIN_SHARE = 0.1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _Loaded = tuple[Outcome, datetime]
@@ -50,11 +55,24 @@ def _now() -> datetime:
 class Source:
     """One connector instance with its cache, coalescing, breaker, bulkhead, rate limit and stats."""
 
-    def __init__(self, connector: Connector, *, cache: RecordCache | None = None) -> None:
+    def __init__(
+        self,
+        connector: Connector,
+        *,
+        cache: RecordCache | None = None,
+        switches: Switches | None = None,
+        blocked: str | None = None,
+    ) -> None:
         self.connector = connector
         self.name = connector.name
         self.config: ConnectorConfig[Any] = connector.config
-        self.enabled = self.config.enabled
+        # On/off: the YAML's `enabled`, unless a steward's switch (shared through Redis) says otherwise.
+        # ``blocked`` says why the source cannot run at all (its secrets are missing): then it stays off.
+        self.switches = switches
+        self.blocked = blocked
+        self.switch: Switch | None = None
+        self.switch_errors = 0
+        self._switch_read: asyncio.Future[Switch | None] | None = None
         self.breaker = CircuitBreaker.from_policy(self.config.breaker)
         self.bulkhead = Bulkhead.from_policy(self.config.bulkhead)
         self.limiter = RateLimiter.from_policy(self.config.rate_limit) if self.config.rate_limit else None
@@ -76,12 +94,60 @@ class Source:
     def fields(self) -> type[BaseModel]:
         return self.connector.fields
 
+    @property
+    def enabled(self) -> bool:
+        """On or off as last known here (`is_enabled` reads the shared switch first)."""
+        if self.blocked is not None:
+            return False
+        return self.switch.enabled if self.switch is not None else self.config.enabled
+
+    async def is_enabled(self) -> bool:
+        """On or off now, after reading the shared switch (concurrent callers share one read)."""
+        if self.switches is not None:
+            read = self._switch_read
+            if read is None or read.done():
+                read = self._switch_read = asyncio.ensure_future(self._read_switch())
+            await asyncio.shield(read)
+        return self.enabled
+
+    async def _read_switch(self) -> Switch | None:
+        assert self.switches is not None
+        try:
+            self.switch = await self.switches.get(self.name)
+        except SwitchesUnavailable:
+            self.switch_errors += 1
+            log.warning("connector %s: switch unreadable, keeping the last known state", self.name)
+        return self.switch
+
+    async def set_enabled(self, enabled: bool, *, by: str, reason: str | None = None) -> Switch:
+        """Switch the source on or off for every replica (Redis); raises `SwitchesUnavailable`."""
+        if self.switches is not None:
+            self.switch = await self.switches.set(self.name, enabled, by=by, reason=reason)
+        else:
+            self.switch = Switch(enabled, _now(), by, reason)
+        log.info("connector %s %s by a steward", self.name, "enabled" if enabled else "disabled")
+        return self.switch
+
+    async def probe(self, key: str) -> tuple[FetchResult[Any], float]:
+        """A live upstream call for one key, past the cache (a steward's test), and its latency in seconds.
+
+        The whole resilience policy applies (breaker, bulkhead, timeouts, retries); the answer is stored.
+        """
+        [key] = _unique_keys([key])
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        outcome, fetched_at = (await self._load([key]))[key]
+        elapsed = loop.time() - started
+        if isinstance(outcome, UpstreamError):
+            return self._error(key, outcome.code, str(outcome)), elapsed
+        return self._found(key, outcome, fetched_at), elapsed
+
     async def fetch(self, keys: Iterable[str]) -> dict[str, FetchResult[Any]]:
         """A result for every distinct key, in first-seen order. Raises only `InvalidKey` (a caller's bug)."""
         wanted = _unique_keys(keys)
         self.stats.calls += 1
         self.stats.keys += len(wanted)
-        if not self.enabled:
+        if not await self.is_enabled():
             return {
                 k: self._error(k, ErrorCode.CONNECTOR_DISABLED, f"connector {self.name} is disabled") for k in wanted
             }
@@ -273,9 +339,11 @@ class Source:
             for outcome in outcomes.values():
                 if isinstance(outcome, UpstreamError):
                     self.stats.failed(outcome.code)
+            self.stats.call_succeeded(fetched_at)
             return {k: (v, fetched_at) for k, v in outcomes.items()}
         self.stats.failed(error.code, rejected=isinstance(error, Rejected))
         failed_at = _now()
+        self.stats.call_failed(error.code, str(error), failed_at)
         return {k: (error, failed_at) for k in chunk}
 
     async def _attempt(self, chunk: Sequence[str], deadline: float) -> Mapping[str, Outcome]:
@@ -286,7 +354,8 @@ class Source:
         started = loop.time()
         # The attempt ends just before the fetch's budget does, so a hung upstream is seen by the breaker
         # as a timed-out attempt (a failure) rather than as a cancelled one (no verdict).
-        ends = min(started + self.config.timeout.attempt, deadline - _BUDGET_MARGIN)
+        margin = min(_BUDGET_MARGIN, _BUDGET_MARGIN_SHARE * self.config.timeout.total)
+        ends = min(started + self.config.timeout.attempt, deadline - margin)
         if ends <= started:
             raise UpstreamTimeout("the fetch budget ran out before the upstream could be called")
         with self.breaker.guard():

@@ -8,12 +8,17 @@ and memory stays constant however long the process runs.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from connectors.errors import ErrorCode
 
-__all__ = ["ConnectorStats", "LatencyWindow", "StatsSnapshot"]
+__all__ = ["ConnectorStats", "LatencyWindow", "OutcomeWindow", "StatsSnapshot"]
+
+RECENT_CALLS = 200  # upstream calls an error rate is judged over ...
+RECENT_SECONDS = 300.0  # ... if they are no older than this
 
 
 class LatencyWindow:
@@ -32,6 +37,23 @@ class LatencyWindow:
         ordered = sorted(self._samples)
         rank = max(1, math.ceil(q / 100 * len(ordered)))
         return ordered[rank - 1]
+
+
+class OutcomeWindow:
+    """Whether each of the most recent upstream calls failed: the error rate a steward sees is recent."""
+
+    def __init__(self, size: int = RECENT_CALLS, horizon: float = RECENT_SECONDS) -> None:
+        self._calls: deque[tuple[float, bool]] = deque(maxlen=size)
+        self.horizon = horizon
+
+    def add(self, failed: bool, *, now: float | None = None) -> None:
+        self._calls.append((time.monotonic() if now is None else now, failed))
+
+    def error_rate(self, *, now: float | None = None) -> float | None:
+        """Failed share (0..1) of the recent calls within the horizon; None when there were none."""
+        since = (time.monotonic() if now is None else now) - self.horizon
+        recent = [failed for at, failed in self._calls if at >= since]
+        return sum(recent) / len(recent) if recent else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +78,15 @@ class StatsSnapshot:
     in_flight: int
     waiting: int
     latency_ms: dict[str, float | None]  # p50 / p95 / p99 / max of upstream attempts
+    error_rate: float | None  # failed share of recent upstream calls (see OutcomeWindow)
+    last_success_at: datetime | None
+    last_error: str | None  # "<CODE>: <safe message>" of the most recent failed call
+    last_error_at: datetime | None
+
+    @property
+    def cache_hit_rate(self) -> float | None:
+        looked_up = self.cache_hits + self.cache_misses + self.stale_served
+        return self.cache_hits / looked_up if looked_up else None
 
 
 @dataclass(slots=True)
@@ -73,6 +104,10 @@ class ConnectorStats:
     rejected: int = 0
     errors: Counter[ErrorCode] = field(default_factory=Counter)
     latency: LatencyWindow = field(default_factory=LatencyWindow)
+    recent: OutcomeWindow = field(default_factory=OutcomeWindow)
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
 
     def failed(self, code: ErrorCode, *, rejected: bool = False) -> None:
         self.errors[code] += 1
@@ -80,6 +115,16 @@ class ConnectorStats:
             self.timeouts += 1
         if rejected:
             self.rejected += 1
+
+    def call_failed(self, code: ErrorCode, message: str, at: datetime) -> None:
+        """One upstream call (a whole chunk of keys) failed."""
+        self.recent.add(True)
+        self.last_error = f"{code.value}: {message}"
+        self.last_error_at = at
+
+    def call_succeeded(self, at: datetime) -> None:
+        self.recent.add(False)
+        self.last_success_at = at
 
     def snapshot(
         self,
@@ -117,4 +162,8 @@ class ConnectorStats:
             in_flight=in_flight,
             waiting=waiting,
             latency_ms={"p50": ms(50), "p95": ms(95), "p99": ms(99), "max": ms(100)},
+            error_rate=self.recent.error_rate(),
+            last_success_at=self.last_success_at,
+            last_error=self.last_error,
+            last_error_at=self.last_error_at,
         )

@@ -28,6 +28,7 @@ from connectors import ConnectorConfigError, ConnectorRegistry, Source, create_s
 from connectors.cache import RecordCache
 from connectors.errors import ConfigProblem
 from connectors.registry import ConnectorSpec, build_connector
+from connectors.switches import Switches
 from hub.embedded import EmbeddedError, pdeathsig_preexec
 from hub.settings import Settings
 
@@ -88,7 +89,8 @@ def load_connector_specs(settings: Settings, *, strict: bool = False) -> list[Co
                 spec.config.name,
                 "; ".join(str(p) for p in problems),
             )
-            spec = ConnectorSpec(spec.file, spec.kind, spec.config.model_copy(update={"enabled": False}))
+            blocked = "its secrets are not set: " + "; ".join(f"{p.key}: {p.message}" for p in problems)
+            spec = ConnectorSpec(spec.file, spec.kind, spec.config.model_copy(update={"enabled": False}), blocked)
         out.append(spec)
     return out
 
@@ -106,7 +108,11 @@ def open_registry(
     specs: list[ConnectorSpec], session: aiohttp.ClientSession, redis: aioredis.Redis | None
 ) -> ConnectorRegistry:
     cache = RecordCache(redis) if redis is not None else None
-    return ConnectorRegistry(Source(build_connector(spec, session=session), cache=cache) for spec in specs)
+    switches = Switches(redis) if redis is not None else None  # on/off shared by every replica
+    return ConnectorRegistry(
+        Source(build_connector(spec, session=session), cache=cache, switches=switches, blocked=spec.blocked)
+        for spec in specs
+    )
 
 
 @contextlib.asynccontextmanager

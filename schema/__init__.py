@@ -21,6 +21,7 @@ from connectors.registry import ConnectorSpec
 from schema.audit.queries import AuditQuery
 from schema.connectors.fields import install
 from schema.connectors.mutations import ConnectorMutation
+from schema.connectors.stewardship import StewardMutation, StewardQuery
 from schema.connectors.warnings import ConnectorWarnings
 from schema.context import Context
 from schema.errors import ErrorCodes
@@ -40,8 +41,10 @@ from schema.permissions import FieldPolicy
 
 __all__ = ["Context", "HubSchema", "build_schema"]
 
-Query = merge_types("Query", (PeopleQuery, AuditQuery, ExportQuery, ServiceQuery, MaintenanceQuery))
-Mutation = merge_types("Mutation", (PeopleMutation, HouseholdMutation, ConnectorMutation, MaintenanceMutation))
+Query = merge_types("Query", (PeopleQuery, AuditQuery, ExportQuery, ServiceQuery, MaintenanceQuery, StewardQuery))
+Mutation = merge_types(
+    "Mutation", (PeopleMutation, HouseholdMutation, ConnectorMutation, MaintenanceMutation, StewardMutation)
+)
 Subscription = merge_types("Subscription", (MaintenanceSubscription, LiveSubscription))
 
 

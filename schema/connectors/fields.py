@@ -159,6 +159,23 @@ async def resolve_connector(root: Any, info: Info, connector: str, purpose: str,
 _INSTALLED = "__hub_connector_fields__"
 
 
+def _provenance_field(paths: dict[str, str]) -> StrawberryField:
+    from schema.connectors.stewardship import FieldProvenance, resolve_provenance
+
+    async def resolve(root: Any, info: Info) -> list[FieldProvenance] | None:
+        return await resolve_provenance(root, info, paths)
+
+    resolve.__annotations__ = {"root": Any, "info": Info, "return": list[FieldProvenance] | None}
+
+    f = strawberry.field(
+        resolver=resolve,
+        name="provenance",
+        description="Where each connector-sourced fact the hub holds about this person came from (no upstream call).",
+    )
+    f.python_name = "provenance"
+    return f
+
+
 def install(person: type, specs: Sequence[ConnectorSpec]) -> list[ConnectorField]:
     """Put exactly these connectors' fields on the Person type (replacing any a previous build installed).
 
@@ -168,10 +185,12 @@ def install(person: type, specs: Sequence[ConnectorSpec]) -> list[ConnectorField
     definition = person.__strawberry_definition__  # type: ignore[attr-defined]
     previous: set[str] = getattr(person, _INSTALLED, set())
     static = [f for f in definition.fields if f.python_name not in previous]
-    fields = connector_fields(specs, taken={f.graphql_name or to_camel_case(f.python_name) for f in static})
+    taken = {f.graphql_name or to_camel_case(f.python_name) for f in static} | {"provenance"}
+    fields = connector_fields(specs, taken=taken)
     definition.fields[:] = static
-    for cf in fields:
-        cf.field.origin = person
-        definition.fields.append(cf.field)
-    setattr(person, _INSTALLED, {cf.name for cf in fields})
+    provenance = _provenance_field({cf.connector: cf.name for cf in fields})
+    for f in (*(cf.field for cf in fields), provenance):
+        f.origin = person
+        definition.fields.append(f)
+    setattr(person, _INSTALLED, {cf.name for cf in fields} | {"provenance"})
     return fields

@@ -23,7 +23,7 @@ from graph.consent import active_consents
 from graph.driver import Graph
 from graph.identity import identities_for_people
 
-__all__ = ["ConnectorOutcome", "ConnectorRequest", "PersonKey"]
+__all__ = ["ConnectorOutcome", "ConnectorRequest", "HeldField", "PersonKey"]
 
 PersonKey = tuple[str, str | None]
 """(person id, NINO): what a connector loader is asked about."""
@@ -42,6 +42,18 @@ class ConnectorOutcome:
 _NOTHING = ConnectorOutcome()
 
 
+@dataclass(frozen=True, slots=True)
+class HeldField:
+    """One value a connector supplied about a person that the hub holds now (its cache), and whence."""
+
+    connector: str
+    field: str  # the record's field (python name)
+    fetched_at: datetime
+    stale: bool
+    cached: bool
+    confidence: float | None
+
+
 class ConnectorRequest:
     """The connector side of one request's context (new per request, like every DataLoader)."""
 
@@ -49,6 +61,7 @@ class ConnectorRequest:
         self.registry = registry
         self.graph = graph
         self.loaders: dict[str, DataLoader[PersonKey, ConnectorOutcome]] = {}
+        self._held: DataLoader[PersonKey, list[HeldField]] | None = None
         # Stale values served in place of a failed refresh: data plus a warning-level error (see fields.py).
         self.warnings: list[GraphQLError] = []
 
@@ -82,6 +95,37 @@ class ConnectorRequest:
             r = results[key]
             out[i] = ConnectorOutcome(r.value, r.provenance, r.error, confidence)
         return [o if o is not None else _NOTHING for o in out]
+
+    @property
+    def held(self) -> DataLoader[PersonKey, list[HeldField]]:
+        """Per person: every connector field the hub holds now (Person.provenance), batched over people."""
+        if self._held is None:
+            self._held = DataLoader(self._load_held)
+        return self._held
+
+    async def _load_held(self, people: Sequence[PersonKey]) -> list[list[HeldField]]:
+        out: list[list[HeldField]] = [[] for _ in people]
+        now = datetime.now(UTC)
+        for source in self.registry:
+            keys = await self._keys(source, people, range(len(people)))
+            if not keys:
+                continue
+            # Read from the cache only: provenance reports what is held, it fetches nothing new.
+            cached = await source.cached(list(dict.fromkeys(k for k, _ in keys.values())))
+            ttl = source.config.cache.ttl
+            for i, (key, confidence) in keys.items():
+                entry = cached.get(key)
+                if entry is None or entry.value is None:
+                    continue
+                stale = entry.age(now) > ttl
+                for name, value in entry.value.model_dump().items():
+                    if value is not None:
+                        out[i].append(HeldField(source.name, name, entry.fetched_at, stale, True, confidence))
+        return out
+
+    async def keys_for(self, source: Source, person: PersonKey) -> tuple[str, float] | None:
+        """The connector's key (and match confidence) for one person, or None when nothing links them."""
+        return (await self._keys(source, [person], [0])).get(0)
 
     async def _keys(
         self, source: Source, people: Sequence[PersonKey], wanted: Sequence[int]

@@ -160,9 +160,9 @@ async def test_enabled_in_yaml_and_switched_at_run_time(
         off = (await registry.fetch("social", ["alice"]))["alice"]
         assert off.value is None and off.error is not None and off.error.code is ErrorCode.CONNECTOR_DISABLED
         assert sandbox.state.api_calls == 0 and registry.enabled() == []
-        registry.enable("social")
+        await registry.enable("social")
         assert (await registry.fetch("social", ["alice"]))["alice"].ok
-        registry.disable("social")
+        await registry.disable("social")
         again = (await registry.fetch("social", ["bob"]))["bob"]
         assert again.error is not None and again.error.code is ErrorCode.CONNECTOR_DISABLED
         assert sandbox.state.api_calls == 1 and not registry.stats()["social"].enabled
