@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from live_support import serve, webhook_secret
 from support import npm_ci
 
+from connectors.sandbox import SandboxState, SocialSandbox
 from hub.auth import ensure_dev_keys, mint_token
 from hub.settings import Settings
 
@@ -81,9 +83,23 @@ def webhook_signing_secret() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def web_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Dev settings on a dev key pair of their own (so the dev sign-in exists) over the session's servers."""
-    dev = settings.model_copy(update={"auth_jwks_file": None, "data_dir": tmp_path_factory.mktemp("web-hub")})
+async def social() -> AsyncIterator[SocialSandbox]:
+    """The social-profile sandbox: a real HTTP upstream for the hub's `social` connector."""
+    async with SocialSandbox(SandboxState()) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="session")
+def web_settings(settings: Settings, social: SocialSandbox, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Dev settings on a dev key pair of their own (so the dev sign-in exists) over the session's servers,
+    with config/connectors/social.yaml pointed at the sandbox."""
+    connectors = tmp_path_factory.mktemp("web-connectors")
+    document = yaml.safe_load((ROOT / "config" / "connectors" / "social.yaml").read_text(encoding="utf-8"))
+    document["settings"]["base_url"] = social.url
+    (connectors / "social.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    dev = settings.model_copy(
+        update={"auth_jwks_file": None, "data_dir": tmp_path_factory.mktemp("web-hub"), "connectors_dir": connectors}
+    )
     assert dev.dev_tokens
     return dev
 
