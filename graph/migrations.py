@@ -27,6 +27,8 @@ MIGRATIONS: tuple[str, ...] = (
     # identity resolution (graph.linkage): the full-name blocking rule, and the review queue
     "CREATE INDEX person_family_given_key IF NOT EXISTS FOR (p:Person) ON (p.familyNameKey, p.givenNameKey)",
     "CREATE INDEX external_identity_review IF NOT EXISTS FOR (x:ExternalIdentity) ON (x.reviewStatus)",
+    # issue 12: a steward's decisions on an identity, read by the identity's key
+    "CREATE INDEX identity_decision_key IF NOT EXISTS FOR (d:IdentityDecision) ON (d.key)",
 )
 
 

@@ -28,6 +28,8 @@ from schema.errors import ErrorCodes
 from schema.export.queries import ExportQuery
 from schema.federation import HubSchema, ServiceQuery
 from schema.household.mutations import HouseholdMutation
+from schema.identity.mutations import IdentityMutation
+from schema.identity.queries import IdentityQuery
 from schema.limits import cost_limit_rule
 from schema.live.subscriptions import LiveSubscription
 from schema.live.types import EVENT_TYPES
@@ -46,6 +48,9 @@ Mutation = merge_types(
     "Mutation", (PeopleMutation, HouseholdMutation, ConnectorMutation, MaintenanceMutation, StewardMutation)
 )
 Subscription = merge_types("Subscription", (MaintenanceSubscription, LiveSubscription))
+# issue 12: identity resolution (links, review queue, steward decisions)
+Query = merge_types("Query", (Query, IdentityQuery))
+Mutation = merge_types("Mutation", (Mutation, IdentityMutation))
 
 
 def build_schema(

@@ -46,6 +46,11 @@ LIST_SIZES: dict[str, int] = {
     # A connection's size is counted at the field that takes `first`, not again at its lists.
     "PersonConnection.edges": 1,
     "PersonConnection.nodes": 1,
+    # issue 12: identity resolution (a waterfall has the prior and five comparisons)
+    "IdentityCandidateConnection.edges": 1,
+    "IdentityCandidateConnection.nodes": 1,
+    "IdentityCandidate.comparisons": 6,
+    "IdentityLink.comparisons": 6,
 }
 DEFAULT_LIST_SIZE = 10
 # Fields that cost more than one unit to resolve (each is a graph or upstream lookup).

@@ -8,6 +8,7 @@ from strawberry.dataloader import DataLoader
 
 from graph import audit, consent, household, maintenance, person
 from graph.driver import Graph
+from graph.linkage import links
 from graph.models import Person
 from graph.money import MaintenanceCase
 
@@ -21,6 +22,7 @@ class Loaders:
         "consents",
         "maintenance_case",
         "maintenance_cases",
+        "identity_links",  # issue 12
     )
 
     def __init__(self, graph: Graph) -> None:
@@ -36,4 +38,7 @@ class Loaders:
         )
         self.maintenance_cases: DataLoader[str, list[maintenance.PersonCase]] = DataLoader(
             partial(maintenance.cases_for_person, graph)
+        )
+        self.identity_links: DataLoader[str, list[links.IdentityLink]] = DataLoader(
+            partial(links.links_for_people, graph)
         )

@@ -21,6 +21,7 @@ sees both sides. The ExternalIdentity `reviewStatus` (indexed) is what the revie
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -184,6 +185,13 @@ class IdentityLink:
     match_weight: float | None
     explanation: dict[str, Any] | None
 
+    @property
+    def probability(self) -> float | None:
+        """The model's probability, when a model made or proposed the link (None for deterministic ones)."""
+        if self.explanation is not None and isinstance(self.explanation.get("probability"), int | float):
+            return float(self.explanation["probability"])
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class ReviewCandidate:
@@ -196,36 +204,56 @@ class ReviewCandidate:
     model_version: str | None
     explanation: dict[str, Any]
     external_record: dict[str, Any] | None
+    proposed_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    candidates: list[ReviewCandidate]
+    has_next: bool
 
 
 def _json(text: Any) -> Any:
     return json.loads(text) if isinstance(text, str) else None
 
 
-async def links_for_person(graph: Graph, person_id: str) -> list[IdentityLink]:
-    async def work(tx: Tx) -> list[IdentityLink]:
+def link_from_row(person_id: str, source: str, external_id: str, props: dict[str, Any]) -> IdentityLink:
+    return IdentityLink(
+        source=source,
+        external_id=external_id,
+        person_id=person_id,
+        method=props["method"] or "",
+        confidence=float(props["confidence"]) if props.get("confidence") is not None else 1.0,
+        linked_at=props["linkedAt"],
+        linked_by=props.get("linkedBy") or "",
+        model_version=props.get("modelVersion"),
+        match_weight=props.get("matchWeight"),
+        explanation=_json(props.get("explanation")),
+    )
+
+
+async def links_for_people(graph: Graph, person_ids: Sequence[str]) -> list[list[IdentityLink]]:
+    """Every identity linked to each person (one round trip), by source and external id, in key order."""
+
+    async def work(tx: Tx) -> list[list[IdentityLink]]:
         rows = await tx.fetch(
-            "MATCH (p:Person {id: $id})-[l:LINKED_TO]->(x:ExternalIdentity) "
-            "RETURN x.source AS source, x.externalId AS external, l {.*} AS l ORDER BY source, external",
-            {"id": person_id},
+            "UNWIND $ids AS id MATCH (p:Person {id: id})-[l:LINKED_TO]->(x:ExternalIdentity) "
+            "RETURN id, x.source AS source, x.externalId AS external, l {.*} AS l",
+            {"ids": list(dict.fromkeys(person_ids))},
         )
-        return [
-            IdentityLink(
-                source=r["source"],
-                external_id=r["external"],
-                person_id=person_id,
-                method=r["l"]["method"],
-                confidence=r["l"]["confidence"],
-                linked_at=r["l"]["linkedAt"],
-                linked_by=r["l"]["linkedBy"],
-                model_version=r["l"].get("modelVersion"),
-                match_weight=r["l"].get("matchWeight"),
-                explanation=_json(r["l"].get("explanation")),
-            )
-            for r in rows
-        ]
+        found: dict[str, list[IdentityLink]] = {}
+        for r in rows:
+            found.setdefault(r["id"], []).append(link_from_row(r["id"], r["source"], r["external"], r["l"]))
+        for links in found.values():
+            links.sort(key=lambda link: (link.source, link.external_id))
+        return [list(found.get(pid, [])) for pid in person_ids]
 
     return await graph.read(work)
+
+
+async def links_for_person(graph: Graph, person_id: str) -> list[IdentityLink]:
+    [links] = await links_for_people(graph, [person_id])
+    return links
 
 
 def _candidate(row: dict[str, Any]) -> ReviewCandidate:
@@ -235,12 +263,18 @@ def _candidate(row: dict[str, Any]) -> ReviewCandidate:
         external_id=row["external"],
         person_id=row["person"],
         status=c["status"],
-        probability=c["probability"],
-        match_weight=c["matchWeight"],
+        probability=c.get("probability") if c.get("probability") is not None else 0.0,
+        match_weight=c.get("matchWeight") if c.get("matchWeight") is not None else 0.0,
         model_version=c.get("modelVersion"),
         explanation=_json(c.get("explanation")) or {},
         external_record=_json(row.get("record")),
+        proposed_at=c.get("proposedAt"),
     )
+
+
+_CANDIDATE_RETURN = (
+    "RETURN x.source AS source, x.externalId AS external, x.matchRecord AS record, p.id AS person, c {.*} AS c"
+)
 
 
 async def candidates_for_identity(graph: Graph, source: str, external_id: str) -> list[ReviewCandidate]:
@@ -249,8 +283,8 @@ async def candidates_for_identity(graph: Graph, source: str, external_id: str) -
     async def work(tx: Tx) -> list[ReviewCandidate]:
         rows = await tx.fetch(
             "MATCH (x:ExternalIdentity {key: $key})-[c:MATCH_CANDIDATE]->(p:Person) "
-            "RETURN x.source AS source, x.externalId AS external, x.matchRecord AS record, p.id AS person, "
-            "c {.*} AS c ORDER BY c.matchWeight DESC",
+            + _CANDIDATE_RETURN
+            + " ORDER BY c.matchWeight DESC",
             {"key": identity_key(source, external_id)},
         )
         return [_candidate(r) for r in rows]
@@ -258,46 +292,42 @@ async def candidates_for_identity(graph: Graph, source: str, external_id: str) -
     return await graph.read(work)
 
 
-async def review_queue(graph: Graph, limit: int = 50) -> list[ReviewCandidate]:
-    """Pending candidates, read through the indexed `reviewStatus` of their external identities."""
-
-    async def work(tx: Tx) -> list[ReviewCandidate]:
-        rows = await tx.fetch(
-            "MATCH (x:ExternalIdentity {reviewStatus: 'PENDING'}) WITH x LIMIT $limit "
-            "MATCH (x)-[c:MATCH_CANDIDATE {status: 'PENDING'}]->(p:Person) "
-            "RETURN x.source AS source, x.externalId AS external, x.matchRecord AS record, p.id AS person, "
-            "c {.*} AS c ORDER BY source, external, c.matchWeight DESC",
-            {"limit": limit},
+async def pending_candidate(graph: Graph, source: str, external_id: str, person_id: str) -> ReviewCandidate | None:
+    async def work(tx: Tx) -> ReviewCandidate | None:
+        row = await tx.fetch_one(
+            "MATCH (x:ExternalIdentity {key: $key})-[c:MATCH_CANDIDATE]->(p:Person {id: $person}) " + _CANDIDATE_RETURN,
+            {"key": identity_key(source, external_id), "person": person_id},
         )
-        return [_candidate(r) for r in rows]
+        return _candidate(row) if row is not None else None
 
     return await graph.read(work)
 
 
-async def reject_candidate(graph: Graph, source: str, external_id: str, person_id: str, *, by: str, why: str) -> bool:
-    """Mark one pending candidate rejected (the first steward action; the rest of the workflow follows).
+async def review_queue_page(
+    graph: Graph, first: int, after: tuple[str, str] | None = None, source: str | None = None
+) -> QueuePage:
+    """Pending candidates ordered by (identity key, person id), read through the indexed `reviewStatus`.
 
-    Returns False when there was no pending candidate for that pair. The identity leaves the queue
-    once none of its candidates is pending.
+    Keyset paging: `after` is the (identity key, person id) of the last candidate seen. Only pending
+    identities are sorted (a small share of a source: the bench's review share), never everyone.
     """
+    after_key, after_person = after if after is not None else ("", "")
 
-    async def work(tx: Tx) -> bool:
-        row = await tx.fetch_one(
-            "MATCH (x:ExternalIdentity {key: $key})-[c:MATCH_CANDIDATE {status: 'PENDING'}]->(:Person {id: $person}) "
-            "SET c.status = 'REJECTED', c.decidedBy = $by, c.decidedAt = $now, c.reason = $why "
-            "WITH x, count(c) AS n "
-            "OPTIONAL MATCH (x)-[o:MATCH_CANDIDATE {status: 'PENDING'}]->(:Person) "
-            "WITH x, n, count(o) AS pending "
-            "SET x.reviewStatus = CASE WHEN pending = 0 THEN null ELSE 'PENDING' END "
-            "RETURN n",
-            {
-                "key": identity_key(source, external_id),
-                "person": person_id,
-                "by": by,
-                "why": why,
-                "now": datetime.now(UTC).isoformat(),
-            },
+    async def work(tx: Tx) -> QueuePage:
+        rows = await tx.fetch(
+            "MATCH (x:ExternalIdentity {reviewStatus: 'PENDING'}) "
+            "WHERE ($source IS NULL OR x.source = $source) AND x.key >= $afterKey "
+            "MATCH (x)-[c:MATCH_CANDIDATE {status: 'PENDING'}]->(p:Person) "
+            "WHERE x.key > $afterKey OR p.id > $afterPerson "
+            + _CANDIDATE_RETURN
+            + ", x.key AS key ORDER BY key, person LIMIT $limit",
+            {"source": source, "afterKey": after_key, "afterPerson": after_person, "limit": first + 1},
         )
-        return row is not None and row["n"] > 0
+        return QueuePage([_candidate(r) for r in rows[:first]], len(rows) > first)
 
-    return await graph.write(work)
+    return await graph.read(work)
+
+
+async def review_queue(graph: Graph, limit: int = 50) -> list[ReviewCandidate]:
+    """The first `limit` pending candidates (see `review_queue_page`)."""
+    return (await review_queue_page(graph, limit)).candidates

@@ -129,7 +129,13 @@ class Resolver:
                 return existing, None, [], False
             by_nino = None
             if nino is not None:
-                row = await tx.fetch_one("MATCH (p:Person {nino: $nino}) RETURN p.id AS id", {"nino": nino})
+                # A pair a steward rejected is not linked again, not even on a verified identifier.
+                row = await tx.fetch_one(
+                    "MATCH (p:Person {nino: $nino}) "
+                    "WHERE NOT EXISTS { (p)<-[:MATCH_CANDIDATE {status: 'REJECTED'}]-(:ExternalIdentity {key: $key}) } "
+                    "RETURN p.id AS id",
+                    {"nino": nino, "key": key},
+                )
                 by_nino = row["id"] if row else None
                 if by_nino is not None:
                     return None, by_nino, [], False

@@ -23,6 +23,7 @@ from schema.context import Info
 from schema.household.types import Address, Claim, Residence
 
 if TYPE_CHECKING:
+    from schema.identity.types import IdentityLink
     from schema.maintenance.types import MaintenanceCase
 
 PersonStatus = strawberry.enum(models.PersonStatus, name="PersonStatus")
@@ -135,6 +136,13 @@ class Person:
         from schema.maintenance.types import cases_view  # the maintenance types build on Person
 
         return cases_view(info.context, await info.context.loaders.maintenance_cases.load(self.id))
+
+    # issue 12: identity resolution
+    @strawberry.field(description="External identities linked to this person, each with what linked it and why.")
+    async def links(self, info: Info) -> list[Annotated[IdentityLink, strawberry.lazy("schema.identity.types")]] | None:
+        from schema.identity.types import links_view  # the identity types build on Person
+
+        return links_view(await info.context.loaders.identity_links.load(self.id))
 
 
 async def _household(info: Info, person_id: str) -> Household:

@@ -15,6 +15,7 @@ from support import random_nino
 from bench.linkage import Trained
 from graph.bulk import write_batch
 from graph.driver import Graph
+from graph.errors import InvalidValue
 from graph.identity import people_for_identities
 from graph.linkage.decision import Outcome, Thresholds
 from graph.linkage.errors import InvalidRecord
@@ -22,10 +23,10 @@ from graph.linkage.links import (
     REJECTED,
     candidates_for_identity,
     links_for_person,
-    reject_candidate,
     review_queue,
 )
 from graph.linkage.resolver import ExternalRecord, Resolver
+from graph.linkage.steward import Action, reject_candidate
 from graph.models import Person
 from hub.linkage import load_config
 
@@ -143,8 +144,10 @@ async def test_a_middling_score_is_queued_for_review_and_a_rejection_is_final(
     # proposing again changes nothing; rejecting takes it out of the queue for good
     await resolver.resolve(record)
     assert len(await candidates_for_identity(graph, source, "e3")) == 1
-    assert await reject_candidate(graph, source, "e3", person.id, by="steward-1", why="different person")
-    assert not await reject_candidate(graph, source, "e3", person.id, by="steward-1", why="twice")
+    decided = await reject_candidate(graph, source, "e3", person.id, by="steward-1", why="different person")
+    assert (decided.action, decided.decided_by, decided.reason) == (Action.REJECT, "steward-1", "different person")
+    with pytest.raises(InvalidValue, match="already decided"):
+        await reject_candidate(graph, source, "e3", person.id, by="steward-1", why="twice")
     again = await resolver.resolve(record)
     assert again.outcome is Outcome.NO_LINK
     [rejected] = await candidates_for_identity(graph, source, "e3")

@@ -27,8 +27,10 @@ const TEST = `mutation TestFetch($name: String!, $personId: ID!) {
     ... on UserError { message code }
   }
 }`;
-const QUEUE = `query Queue($first: Int!, $after: String) {
-  identityReviewQueue(first: $first, after: $after) {
+// The page size is written into the document: the hub's cost limit prices a variable one as its largest page.
+const QUEUE_PAGE = 10;
+const QUEUE = `query Queue($after: String, $source: String) {
+  identityReviewQueue(first: ${QUEUE_PAGE}, after: $after, source: $source) {
     nodes {
       id source externalId record probability matchWeight modelVersion proposedAt
       person { id givenName familyName dateOfBirth }
@@ -243,6 +245,25 @@ async function onTest(event) {
 // --- identity review queue ----------------------------------------------------------------------------
 
 let queueAfter = null;
+let queueSource = "";
+
+function queueFilter() {
+  return h(
+    "form",
+    {
+      id: "queue-filter",
+      novalidate: true,
+      onsubmit: (event) => {
+        event.preventDefault();
+        queueSource = document.getElementById("queue-source").value.trim();
+        queueAfter = null;
+        loadQueue();
+      },
+    },
+    field("queue-source", "Source", h("input", { class: "govuk-input govuk-input--width-20", id: "queue-source", type: "text", spellcheck: "false", autocomplete: "off", "aria-describedby": "queue-source-hint" }), "Leave empty for every source."),
+    h("button", { type: "submit", class: "govuk-button govuk-button--secondary", id: "queue-filter-submit" }, "Filter"),
+  );
+}
 
 function candidateCard(c) {
   const person = c.person || {};
@@ -318,7 +339,7 @@ async function decide(candidate, verb) {
 async function loadQueue(more = false) {
   let data;
   try {
-    ({ data } = await api(QUEUE, { first: 10, after: more ? queueAfter : null }));
+    ({ data } = await api(QUEUE, { after: more ? queueAfter : null, source: queueSource || null }));
   } catch (error) {
     const missing = error instanceof ApiError && error.code === "GRAPHQL_VALIDATION_FAILED";
     fill("queue", h("p", { class: "govuk-body" }, missing ? "This hub has no identity review queue yet." : `The queue could not be read: ${error.message}`));
@@ -411,6 +432,7 @@ async function start() {
       { class: "govuk-!-margin-bottom-8", "aria-labelledby": "queue-title" },
       h("h2", { class: "govuk-heading-m", id: "queue-title" }, "Identity review queue"),
       h("p", { class: "govuk-body" }, "Candidate links the model was not sure enough to make on its own. Check the evidence, then accept or reject with a reason."),
+      queueFilter(),
       h("div", { id: "queue-result", "aria-live": "polite" }),
       h("div", { id: "queue" }, h("p", { class: "govuk-body" }, "Loading…")),
     ),

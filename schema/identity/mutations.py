@@ -1,0 +1,163 @@
+"""A steward's decisions: accept, reject, unlink, relink — each with a reason, each on record.
+
+The graph side (`graph.linkage.steward`) changes the links and writes the decision in one transaction.
+Here: the caller is the steward named on the decision, the person's audit trail notes it, and unlink or
+relink removes the source's cached records for the identity, with the purge consent withdrawal uses
+(`Source.forget`): data fetched under a wrong link must not be served again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import strawberry
+
+from connectors import MatchKey
+from connectors.errors import CacheUnavailable
+from graph.errors import InvalidValue, NotFound
+from graph.identity import people_for_identities
+from graph.linkage import steward
+from schema.context import Info
+from schema.errors import HubError, InvalidInput, NotFoundError, user_error
+from schema.identity.types import IdentityDecision, parse_candidate_id
+from schema.people.queries import parse_person_id
+
+log = logging.getLogger(__name__)
+
+IdentityDecisionResult = Annotated[
+    IdentityDecision | NotFoundError | InvalidInput, strawberry.union("IdentityDecisionResult")
+]
+
+
+def _steward(info: Info) -> str:
+    principal = info.context.principal
+    assert principal is not None  # the field policy admits no anonymous caller
+    return principal.subject
+
+
+async def _forget(info: Info, source: str, external_id: str, person_id: str | None) -> int:
+    """Remove what the source's cache holds for this identity; how many records there were.
+
+    The cache key is the one the connector fetches the person by: the external id, or the person's NINO.
+    A source that is not a connector (an identity provider) has no cache: 0.
+    """
+    request = info.context.connectors
+    if request is None or source not in request.registry:
+        return 0
+    connector = request.registry.get(source)
+    keys: list[str] = []
+    if connector.connector.match is MatchKey.EXTERNAL_ID:
+        keys = [external_id]
+    elif connector.connector.match is MatchKey.NINO and person_id is not None:
+        found = await info.context.loaders.person.load(person_id)
+        keys = [found.nino] if found is not None and found.nino else []
+    return await connector.forget(keys) if keys else 0
+
+
+def _audit(info: Info, decision: steward.StewardDecision, what: str) -> None:
+    """Note the decision on each person's audit trail, and forget what this request loaded of their links."""
+    for person_id in (decision.person_id, decision.previous_person_id):
+        if person_id:
+            info.context.reads[person_id].add(what)
+    info.context.loaders.identity_links.clear_all()
+
+
+@strawberry.type
+class IdentityMutation:
+    @strawberry.mutation(description="Accept a proposed pair: the identity is linked to the person (audited).")
+    async def accept_identity_candidate(
+        self, info: Info, id: strawberry.ID, reason: str
+    ) -> IdentityDecisionResult | None:
+        try:
+            source, external_id, person_id = parse_candidate_id(id)
+            decision = await steward.accept_candidate(
+                info.context.graph, source, external_id, person_id, by=_steward(info), why=reason
+            )
+        except (InvalidValue, NotFound) as exc:
+            return user_error(exc)  # type: ignore[return-value]
+        _audit(info, decision, "acceptIdentityCandidate")
+        return IdentityDecision.from_model(decision)
+
+    @strawberry.mutation(description="Reject a proposed pair for good: it is never proposed again (audited).")
+    async def reject_identity_candidate(
+        self, info: Info, id: strawberry.ID, reason: str
+    ) -> IdentityDecisionResult | None:
+        try:
+            source, external_id, person_id = parse_candidate_id(id)
+            decision = await steward.reject_candidate(
+                info.context.graph, source, external_id, person_id, by=_steward(info), why=reason
+            )
+        except (InvalidValue, NotFound) as exc:
+            return user_error(exc)  # type: ignore[return-value]
+        _audit(info, decision, "rejectIdentityCandidate")
+        return IdentityDecision.from_model(decision)
+
+    @strawberry.mutation(
+        description="Remove an identity's link: the source's cached data for it goes, the pair is never "
+        "proposed again, the person keeps their id (audited)."
+    )
+    async def unlink_identity(
+        self, info: Info, source: str, external_id: str, reason: str
+    ) -> IdentityDecisionResult | None:
+        try:
+            steward.check_reason(reason)
+            owner = await _owner(info, source, external_id)
+            # Purged before the link goes, so a purge Redis cannot confirm leaves everything as it was.
+            purged = await _forget(info, source, external_id, owner)
+            decision = await steward.unlink_identity(
+                info.context.graph, source, external_id, by=_steward(info), why=reason
+            )
+        except (InvalidValue, NotFound) as exc:
+            return user_error(exc)  # type: ignore[return-value]
+        except CacheUnavailable:
+            raise _cache_error(source) from None
+        purged += await _forget_again(info, source, external_id, decision.person_id)
+        _audit(info, decision, "unlinkIdentity")
+        return IdentityDecision.from_model(decision, purged)
+
+    @strawberry.mutation(
+        description="Link an identity to another person (or to a person, if unlinked): the old pair is never "
+        "proposed again and the source's cached data for it goes; no person id changes (audited)."
+    )
+    async def relink_identity(
+        self, info: Info, source: str, external_id: str, person_id: strawberry.ID, reason: str
+    ) -> IdentityDecisionResult | None:
+        try:
+            steward.check_reason(reason)
+            target = parse_person_id(person_id, "personId")
+            owner = await _owner(info, source, external_id)
+            purged = await _forget(info, source, external_id, owner) if owner is not None else 0
+            decision = await steward.relink_identity(
+                info.context.graph, source, external_id, target, by=_steward(info), why=reason
+            )
+        except (InvalidValue, NotFound) as exc:
+            return user_error(exc)  # type: ignore[return-value]
+        except CacheUnavailable:
+            raise _cache_error(source) from None
+        if decision.previous_person_id is not None:
+            purged += await _forget_again(info, source, external_id, decision.previous_person_id)
+        _audit(info, decision, "relinkIdentity")
+        return IdentityDecision.from_model(decision, purged)
+
+
+async def _owner(info: Info, source: str, external_id: str) -> str | None:
+    [owner] = await people_for_identities(info.context.graph, source, [external_id])
+    return owner
+
+
+async def _forget_again(info: Info, source: str, external_id: str, person_id: str | None) -> int:
+    """After the commit: whatever a concurrent fetch cached in between goes too (best effort, logged)."""
+    try:
+        return await _forget(info, source, external_id, person_id)
+    except CacheUnavailable:
+        log.warning("second cache purge after an identity decision failed for %s", source)
+        return 0
+
+
+def _cache_error(source: str) -> HubError:
+    return HubError(
+        "The source's cached data could not be removed, so nothing was changed: try again",
+        "CACHE_UNAVAILABLE",
+        connector=source,
+    )
