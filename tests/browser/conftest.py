@@ -188,3 +188,12 @@ def axe() -> Any:
         return violations, text
 
     return scan
+
+
+@pytest.fixture(scope="session")
+def linkage_model() -> Any:
+    """A linkage model trained with Splink on a small generated set (as tests/linkage trains a larger one)."""
+    from bench.linkage import generate, train_on
+    from hub.linkage import TrainingOptions
+
+    return train_on(generate(800, 31, external=300, hard_cases=5), TrainingOptions(seed=31)).model
