@@ -73,6 +73,10 @@ def serve(
             except (PolicyError, DocumentError, ConnectorConfigError) as exc:
                 err.print(f"[red]error:[/red] {exc}")
                 raise typer.Exit(2) from None
+            base = f"http://{host or live.host}:{port or live.port}"  # issue 8: the pages
+            err.print(f"pages: {base}/me (citizen), {base}/console (steward)")
+            if live.dev_tokens:
+                err.print(f"dev sign-in (a seeded parent or a steward): {base}/dev/sign-in")
             config = uvicorn.Config(
                 application,
                 host=host or live.host,
