@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 # Serving needs the app and the embedded servers; testing and benchmarking need the dev tools too.
 RUN    := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
+# The pages' npm packages (govuk-frontend, graphql-ws, axe-core), pinned by web/package-lock.json (issue 8).
+WEB    := web/node_modules/.installed
 
 .PHONY: serve test bench lint install clean
 
@@ -22,7 +24,14 @@ $(DEV): pyproject.toml | $(VENV)/bin/python
 
 install: $(DEV)
 
-serve: $(RUN)
+$(WEB): web/package.json web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd web && npm ci --no-audit --no-fund --prefer-offline --loglevel=error && touch node_modules/.installed; \
+	else \
+		echo "npm not found: /me and /console will be unstyled (apt-get install nodejs npm)" >&2; \
+	fi
+
+serve: $(RUN) $(WEB)
 	$(BIN)/hub serve --demo
 
 test: $(DEV)

@@ -429,3 +429,30 @@ async def write_merging(graph: Graph, work: Work[T]) -> T:
 async def position_for(graph: Graph, case_id: str, as_of: date, viewer: Role) -> PayingPosition | ReceivingPosition:
     """The case's financial position on `as_of` as `viewer` may see it, from one read of the graph."""
     return position(await get_case(graph, case_id), as_of, Role(viewer))
+
+
+# --- dev sign-in (issue 8) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CaseParents:
+    case_id: str
+    scheme: str
+    paying: str | None
+    receiving: str | None
+
+
+async def newest_case_parents(graph: Graph, limit: int = 20) -> list[CaseParents]:
+    """The parents' ids of the newest `limit` cases, newest first: whom a dev sign-in may pick (ids only)."""
+
+    async def work(tx: Tx) -> list[CaseParents]:
+        rows = await tx.fetch(
+            "MATCH (c:MaintenanceCase) WITH c ORDER BY c.createdAt DESC, c.id LIMIT $limit "
+            "RETURN c.id AS id, c.scheme AS scheme, "
+            "head(COLLECT { MATCH (c)-[:PAYING_PARENT]->(p:Person) RETURN p.id }) AS paying, "
+            "head(COLLECT { MATCH (c)-[:RECEIVING_PARENT]->(p:Person) RETURN p.id }) AS receiving",
+            {"limit": limit},
+        )
+        return [CaseParents(r["id"], r["scheme"], r["paying"], r["receiving"]) for r in rows]
+
+    return await graph.read(work)

@@ -47,7 +47,8 @@ from hub.linkage import load_config as load_linkage_config
 from hub.logs import RequestContext, request_id_from
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
-from hub.subscriptions import admit_socket
+from hub.subscriptions import TextFrames, admit_socket
+from hub.web import web_routes
 from hub.webhooks import receive as receive_webhook
 from schema import Context, build_schema, schema_fields
 from schema.connectors.loaders import ConnectorRequest
@@ -111,6 +112,7 @@ class CountedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
 
 class HubGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = CountedTransportWS
+    websocket_adapter_class = TextFrames  # type: ignore[assignment]  # issue 8: browsers need text frames
 
     def __init__(
         self,
@@ -417,6 +419,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *web_routes(settings, connector_specs),  # issue 8: /me, /console, /assets, dev sign-in
         ],
         middleware=[Middleware(RequestContext)],
         lifespan=lifespan,

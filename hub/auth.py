@@ -261,6 +261,11 @@ def ensure_dev_keys(data_dir: Path) -> tuple[Path, Path]:
     return private_path, jwks_path
 
 
+def dev_citizen_subject(person_id: str) -> str:
+    """The One Login style subject a dev sign-in as `person_id` uses (linked to the person)."""
+    return f"urn:fdc:gov.uk:2022:dev-{person_id}"
+
+
 def mint_token(
     private_pem: bytes,
     *,

@@ -79,6 +79,10 @@ def serve(
             except (PolicyError, DocumentError, ConnectorConfigError) as exc:
                 err.print(f"[red]error:[/red] {exc}")
                 raise typer.Exit(2) from None
+            base = f"http://{host or live.host}:{port or live.port}"  # issue 8: the pages
+            err.print(f"pages: {base}/me (citizen), {base}/console (steward)")
+            if live.dev_tokens:
+                err.print(f"dev sign-in (a seeded parent or a steward): {base}/dev/sign-in")
             if workers > 1:  # issue 10: N worker processes on one socket
                 _serve_workers(live, host or live.host, port or live.port, workers)
                 return
@@ -216,10 +220,10 @@ def token(
     subject: Annotated[str, typer.Option(help="Staff subject (who appears in the audit trail).")] = "dev-user",
 ) -> None:
     """Mint a token signed with the local dev key (dev mode only)."""
-    from hub.auth import ensure_dev_keys, mint_token
+    from hub.auth import dev_citizen_subject, ensure_dev_keys, mint_token
 
     settings = _settings()
-    if not settings.dev or settings.auth_jwks_url or settings.auth_jwks_file:
+    if not settings.dev_tokens:
         err.print("[red]error:[/red] hub token is for local development only (HUB_ENV=dev with the dev key pair)")
         raise typer.Exit(2)
     if bool(role) == bool(person):
@@ -228,7 +232,7 @@ def token(
     private, _ = ensure_dev_keys(settings.data_dir)
     common = {"issuer": settings.auth_issuer, "audience": settings.auth_audience, "ttl": ttl}
     if person:
-        sub = f"urn:fdc:gov.uk:2022:dev-{person}"
+        sub = dev_citizen_subject(person)
         _link_dev_citizen(settings, person, sub)
         minted = mint_token(private.read_bytes(), subject=sub, vot=vot, **common)  # type: ignore[arg-type]
     else:

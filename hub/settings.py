@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     def dev(self) -> bool:
         return self.env == "dev"
 
+    @property
+    def dev_tokens(self) -> bool:
+        """Dev tokens (`hub token`, the pages' dev sign-in): dev mode on the local dev key pair only."""
+        return self.dev and not (self.auth_jwks_url or self.auth_jwks_file)
+
     @field_validator("auth_algorithms")
     @classmethod
     def _asymmetric_only(cls, value: list[str]) -> list[str]:

@@ -11,9 +11,14 @@ https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
+import orjson
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 
 from graph.errors import GraphUnavailable
 from hub import metrics
@@ -48,3 +53,17 @@ async def admit_socket(policy: Policy, context: Context) -> None:
     context.principal = principal
     context.access = dataclasses.replace(policy.access_for(principal), queries=frozenset(), mutations=frozenset())
     context.verified = policy.verified(principal)
+
+
+class TextFrames(ASGIWebSocketAdapter):
+    """Send every message as a text frame, as the protocol says ("stringified before being sent").
+
+    Strawberry sends bytes as binary frames when `encode_json` returns bytes (the hub's does, for HTTP);
+    a browser's graphql-ws client then gets a Blob instead of a message and closes the socket (4004).
+    """
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc

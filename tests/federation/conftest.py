@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import npm_ci
 
 from hub.embedded import pdeathsig_preexec
 from schema import build_schema
 
 FEDERATION = Path(__file__).resolve().parents[2] / "federation"
 PARTNER_SDL = FEDERATION / "partners" / "hmrc-earnings.graphql"
-NPM_CI_TIMEOUT = 600.0
 READY_TIMEOUT = 60.0
 
 
@@ -38,28 +38,7 @@ def node() -> str:
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
     """`npm ci` in federation/: the pinned @apollo packages, exactly as package-lock.json names them."""
-    node()
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.fail("the federation tests need npm on PATH to install the pinned @apollo packages")
-    started = time.perf_counter()
-    try:
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"],
-            cwd=FEDERATION,
-            capture_output=True,
-            text=True,
-            timeout=NPM_CI_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"npm ci in {FEDERATION} took over {NPM_CI_TIMEOUT:.0f} s: is the npm registry reachable?")
-    if result.returncode != 0:
-        pytest.fail(
-            f"npm ci in {FEDERATION} failed (exit {result.returncode}): is the npm registry reachable?\n"
-            + result.stderr[-3000:]
-        )
-    print(f"npm ci: {time.perf_counter() - started:.1f} s")  # shown with -s / -rP
-    return FEDERATION / "node_modules"
+    return npm_ci(FEDERATION, "the federation tests")
 
 
 @pytest.fixture(scope="session")
