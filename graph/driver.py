@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -169,7 +170,10 @@ class Graph:
         stats = self.stats
         instrument = self.instrument
         started = time.perf_counter()
+        function = "read_statement"
         if instrument is not None:
+            caller = sys._getframe(1)  # labelled by the repository function that sent it, like transactions
+            function = f"{caller.f_globals.get('__name__', '').removeprefix('graph.')}.{caller.f_code.co_name}"
             instrument.started()
         stats.transactions += 1
         stats.round_trips += 1
@@ -183,7 +187,7 @@ class Graph:
             return await self._mapped(run())
         finally:
             if instrument is not None:
-                instrument.finished("read_statement", 1, time.perf_counter() - started)
+                instrument.finished(function, 1, time.perf_counter() - started)
 
     async def _session_run(self, tx_fn: Callable[[AsyncManagedTransaction], Awaitable[T]], write: bool) -> T:
         async def run() -> T:
