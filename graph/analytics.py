@@ -34,6 +34,15 @@ _PERIODS = " ".join(
     for f, days in ((Frequency.WEEKLY, 7), (Frequency.FORTNIGHTLY, 14), (Frequency.FOUR_WEEKLY, 28))
 )
 _FEE = COLLECTION_FEE_BASIS_POINTS
+# Days outside these are typing errors, refused before any date arithmetic can overflow.
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2200, 12, 31)
+
+
+def check_day(day: date, field: str) -> date:
+    if not EARLIEST <= day <= LATEST:
+        raise InvalidValue(field, f"must be between {EARLIEST} and {LATEST}")
+    return day
 
 
 def _last(s: str, through: str) -> str:
@@ -134,6 +143,8 @@ def _ids(case_ids: Sequence[str] | None) -> list[str] | None:
 async def arrears(graph: Graph, as_of: date, case_ids: Sequence[str] | None = None) -> Arrears:
     """Cases, cases in arrears and the arrears total on `as_of` (over `case_ids`, or every case)."""
 
+    check_day(as_of, "asOf")
+
     async def work(tx: Tx) -> Arrears:
         row = await tx.fetch_one(
             _ARREARS, {"ids": _ids(case_ids), "asOf": as_of, "before": date.fromordinal(as_of.toordinal() - 1)}
@@ -149,6 +160,8 @@ async def on_time(graph: Graph, start: date, end: date, case_ids: Sequence[str] 
 
     The caller passes an `end` that has passed: an instalment due today can still be paid on time.
     """
+    check_day(start, "from")
+    check_day(end, "to")
     if end < start:
         raise InvalidValue("to", "must not be before `from`")
 

@@ -21,6 +21,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -140,7 +141,7 @@ def parse_payment(body: bytes) -> dict[str, Any]:
     return {"case_id": case_id, "amount": amount, "paid_at": paid_at, "reference": reference.strip()}
 
 
-def _pause_before_commit() -> Any:
+def _pause_before_commit() -> Callable[[], Awaitable[None]] | None:
     """The test-only hook (`PAUSE_BEFORE_COMMIT_ENV`), or None when unset (always, outside the crash test)."""
     marker = os.environ.get(PAUSE_BEFORE_COMMIT_ENV)
     if not marker:

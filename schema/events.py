@@ -25,6 +25,8 @@ class EventKind(StrEnum):
     MAINTENANCE_CASE_OPENED = "MAINTENANCE_CASE_OPENED"
     SCHEDULE_CHANGED = "SCHEDULE_CHANGED"
     PROFILE_CHANGED = "PROFILE_CHANGED"
+    CLAIM_STATUS_CHANGED = "CLAIM_STATUS_CHANGED"
+    LINK_ACCEPTED = "LINK_ACCEPTED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +94,27 @@ async def publish(bus: EventBus | None, event: Event) -> None:
         await bus.publish(event)
     except Exception as exc:  # noqa: BLE001 - any transport failure: logged, the write stands
         log.warning("event not published (%s): %s", type(exc).__name__, event.kind.value)
+
+
+def claim_status_changed(person_id: str, claim_id: str, claim_type: str, status: str, previous: str | None) -> Event:
+    """The event a claim-status write publishes once committed (with `graph.timeline.record` in its transaction).
+
+    `publish(bus, claim_status_changed(...))`: subscribers of `personEvents(personId)` get `ClaimStatusChanged`.
+    """
+    return Event(
+        EventKind.CLAIM_STATUS_CHANGED,
+        (person_id,),
+        data={"claimId": claim_id, "claimType": claim_type, "status": status, "previousStatus": previous},
+    )
+
+
+def link_accepted(person_id: str, connector: str, method: str, confidence: float | None = None) -> Event:
+    """The event an accepted identity link publishes once committed (issue 12's link writes call this).
+
+    Carries which connector and how it was matched, never the outside identifier itself.
+    """
+    return Event(
+        EventKind.LINK_ACCEPTED,
+        (person_id,),
+        data={"connector": connector, "method": method, "confidence": confidence},
+    )

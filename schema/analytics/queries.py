@@ -60,6 +60,8 @@ class Caseload:
         start: Annotated[date, strawberry.argument(name="from")],
         end: Annotated[date, strawberry.argument(name="to")],
     ) -> OnTimePaymentRate | None:
+        repo.check_day(start, "from")
+        repo.check_day(end, "to")
         if end < start:
             raise InvalidValue("to", "must not be before `from`")
         if (end - start).days > MAX_PERIOD_DAYS:

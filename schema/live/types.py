@@ -49,7 +49,29 @@ class ProfileChanged(PersonEvent):
     fields: list[str] = strawberry.field(description="Which of the person's fields changed.")
 
 
-EVENT_TYPES = (PaymentReceived, MaintenanceCaseOpened, ScheduleChanged, ProfileChanged)
+@strawberry.type
+class ClaimStatusChanged(PersonEvent):
+    claim_id: strawberry.ID
+    claim_type: str
+    status: str
+    previous_status: str | None
+
+
+@strawberry.type(description="The person's record was linked to an identity held by a connected source.")
+class LinkAccepted(PersonEvent):
+    connector: str
+    method: str = strawberry.field(description="How the match was made (e.g. a verified identifier, the model).")
+    confidence: float | None
+
+
+EVENT_TYPES = (
+    PaymentReceived,
+    MaintenanceCaseOpened,
+    ScheduleChanged,
+    ProfileChanged,
+    ClaimStatusChanged,
+    LinkAccepted,
+)
 
 
 def person_event(event: Event, person_id: str) -> PersonEvent | None:
@@ -84,4 +106,24 @@ def person_event(event: Event, person_id: str) -> PersonEvent | None:
         )
     if event.kind is EventKind.PROFILE_CHANGED:
         return ProfileChanged(fields=list(d.get("fields", [])), position=position, at=at, person_id=pid)
+    if event.kind is EventKind.CLAIM_STATUS_CHANGED:
+        return ClaimStatusChanged(
+            claim_id=strawberry.ID(str(d["claimId"])),
+            claim_type=str(d["claimType"]),
+            status=str(d["status"]),
+            previous_status=d.get("previousStatus"),
+            position=position,
+            at=at,
+            person_id=pid,
+        )
+    if event.kind is EventKind.LINK_ACCEPTED:
+        confidence = d.get("confidence")
+        return LinkAccepted(
+            connector=str(d["connector"]),
+            method=str(d["method"]),
+            confidence=float(confidence) if confidence is not None else None,
+            position=position,
+            at=at,
+            person_id=pid,
+        )
     return None

@@ -277,3 +277,45 @@ async def test_a_profile_change_on_one_replica_is_heard_on_the_other(
         assert response.json()["data"]["updatePerson"]["__typename"] == "Person", response.text
         event = (await payer.receive("p"))["payload"]["data"]["personEvents"]
     assert event == {"__typename": "ProfileChanged", "fields": ["givenName"]}
+
+
+async def test_claim_status_and_link_accepted_events_reach_the_person_typed(
+    replicas: tuple[str, str], settings: Settings, graph: Graph, token: MintToken
+) -> None:
+    """The publishing helpers other writes call (claim status, identity links): typed, the person's own."""
+    from schema.events import claim_status_changed, link_accepted
+
+    _, b = replicas
+    fam = await case_family(graph, payment=False)
+    query = (
+        'subscription($p: ID!) { personEvents(personId: $p, after: "0-0") { __typename '
+        "... on ClaimStatusChanged { claimId claimType status previousStatus } "
+        "... on LinkAccepted { connector method confidence } } }"
+    )
+    redis = connect_redis(settings)
+    bus = RedisEvents(redis)
+    await bus.start()
+    try:
+        await bus.publish(claim_status_changed(fam.payer.id, "claim-1", "UNIVERSAL_CREDIT", "AWARDED", "PENDING"))
+        await bus.publish(link_accepted(fam.payer.id, "social", "model", 0.97))
+        async with socket(b, citizen(token, fam, "payer")) as payer:
+            await payer.subscribe("p", query, {"p": fam.payer.id})
+            got = [(await payer.receive("p"))["payload"]["data"]["personEvents"] for _ in range(2)]
+        # Another citizen cannot subscribe to this person's events at all.
+        async with socket(b, citizen(token, fam, "receiver")) as other:
+            await other.subscribe("o", query, {"p": fam.payer.id})
+            refused = (await other.receive("o"))["payload"]
+    finally:
+        await bus.close()
+        await redis.aclose()
+    assert got == [
+        {
+            "__typename": "ClaimStatusChanged",
+            "claimId": "claim-1",
+            "claimType": "UNIVERSAL_CREDIT",
+            "status": "AWARDED",
+            "previousStatus": "PENDING",
+        },
+        {"__typename": "LinkAccepted", "connector": "social", "method": "model", "confidence": 0.97},
+    ]
+    assert "FORBIDDEN" in str(refused)

@@ -195,3 +195,13 @@ async def test_each_figure_is_behind_its_own_grant(gql: Gql, token: MintToken) -
         body = await gql(CASELOAD, {"from": "2024-01-01", "to": "2024-02-01"}, headers=headers)
         assert body["data"] is None or body["data"]["caseload"] is None
         assert codes(body) == ["FORBIDDEN"], body
+
+
+@pytest.mark.parametrize("as_of", ["0001-01-01", "9999-12-31"])
+async def test_days_far_outside_any_case_are_refused_clearly(gql: Gql, as_of: str) -> None:
+    query = "query($d: Date) { caseload { casesInArrears(asOf: $d) } }"
+    body = await gql(query, {"d": as_of})
+    assert body["data"]["caseload"]["casesInArrears"] is None
+    assert codes(body) == ["BAD_USER_INPUT"], body
+    query = "query($d: Date!) { caseload { onTimePaymentRate(from: $d, to: $d) { rate } } }"
+    assert codes(await gql(query, {"d": as_of})) == ["BAD_USER_INPUT"]
