@@ -15,6 +15,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.max_aliases import create_validator as alias_limit_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from connectors.registry import ConnectorSpec
@@ -41,6 +42,7 @@ from schema.people.mutations import PeopleMutation
 from schema.people.queries import PeopleQuery
 from schema.people.types import Person
 from schema.permissions import FieldPolicy
+from schema.scalars import SCALARS
 
 __all__ = ["Context", "HubSchema", "build_schema"]
 
@@ -102,6 +104,7 @@ def build_schema(
         types=EVENT_TYPES,
         extensions=extensions,
         auth_directives=federation_auth_directives,
+        config=StrawberryConfig(scalar_map=SCALARS),
     )
 
 

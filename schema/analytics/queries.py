@@ -15,6 +15,7 @@ import strawberry
 from graph import analytics as repo
 from graph.errors import InvalidValue
 from schema.context import Info
+from schema.scalars import Long
 
 MAX_PERIOD_DAYS = 3_660  # ten years of instalments: longer periods are refused, not slowly answered
 
@@ -50,7 +51,7 @@ class Caseload:
         return (await self._arrears_on(info, as_of)).cases_in_arrears
 
     @strawberry.field(description="Everything unpaid past its due date on `asOf` (default today), fees included.")
-    async def arrears_total_pence(self, info: Info, as_of: date | None = None) -> int | None:
+    async def arrears_total_pence(self, info: Info, as_of: date | None = None) -> Long | None:
         return (await self._arrears_on(info, as_of)).arrears_pence
 
     @strawberry.field(description="Share of instalments due from `from` to `to` paid in full by their due date.")

@@ -205,3 +205,15 @@ async def test_days_far_outside_any_case_are_refused_clearly(gql: Gql, as_of: st
     assert codes(body) == ["BAD_USER_INPUT"], body
     query = "query($d: Date!) { caseload { onTimePaymentRate(from: $d, to: $d) { rate } } }"
     assert codes(await gql(query, {"d": as_of})) == ["BAD_USER_INPUT"]
+
+
+async def test_arrears_total_beyond_32_bits_is_served_exactly(gql: Gql, graph: Graph) -> None:
+    # GraphQL's Int stops at 2^31 - 1 pence (about £21m): a department's arrears are far beyond that.
+    fam = await case_family(graph, Scheme.DIRECT_PAY, payment=False)
+    case = await maintenance.create_case(graph, Scheme.DIRECT_PAY, fam.payer.id, fam.receiver.id, [fam.child.id])
+    await maintenance.add_schedule(graph, case.id, 100_000_000, Frequency.WEEKLY, TODAY - timedelta(days=210))
+    body = await gql(CASELOAD, {"asOf": None, "from": "2024-01-01", "to": "2024-01-31"})
+    assert "errors" not in body, body
+    expected = await analytics.arrears(graph, TODAY)
+    assert expected.arrears_pence > 2**31
+    assert body["data"]["caseload"]["arrearsTotalPence"] == expected.arrears_pence
