@@ -54,6 +54,7 @@ def serve(
     from hub.app import create_app
     from hub.documents import DocumentError
     from hub.embedded import EmbeddedError
+    from hub.linkage import LinkageSetupError
     from hub.server import DrainingServer
     from hub.services import running_services
     from schema.policy import PolicyError
@@ -70,7 +71,7 @@ def serve(
                     _link_demo_people(live)
             try:
                 application = create_app(live)
-            except (PolicyError, DocumentError, ConnectorConfigError) as exc:
+            except (PolicyError, DocumentError, ConnectorConfigError, LinkageSetupError) as exc:
                 err.print(f"[red]error:[/red] {exc}")
                 raise typer.Exit(2) from None
             config = uvicorn.Config(

@@ -26,9 +26,10 @@ from connectors.registry import ConnectorRegistry
 from graph.driver import Graph
 from graph.linkage.decision import Outcome
 from graph.linkage.links import candidates_for_identity, links_for_person
+from hub.app import create_app
 from hub.errors import Refusal
 from hub.identities import IdentityLinker, LinkingUnavailable, link_fetched, link_incoming, receive_identity
-from hub.linkage import load_config, save_model
+from hub.linkage import LinkageSetupError, load_config, save_model
 from hub.settings import Settings
 
 FEED = "register_feed"
@@ -247,3 +248,10 @@ async def test_a_fetched_record_for_an_unlinked_id_is_matched(
     [link] = await links_for_person(graph, person.id)
     assert (link.source, link.external_id, link.method) == (source, "reg-1", "probabilistic")
     assert await candidates_for_identity(graph, source, "reg-2") == []
+
+
+def test_a_broken_linkage_configuration_stops_start_up_naming_the_file(settings: Settings, tmp_path: Path) -> None:
+    bad = tmp_path / "linkage.yaml"
+    bad.write_text("thresholds: {auto_link: 0.2, review: 0.9}\n")
+    with pytest.raises(LinkageSetupError, match="linkage.yaml.*review <= auto_link"):
+        create_app(settings.model_copy(update={"linkage_config": bad}))
