@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from graph.driver import Graph, Tx
+from graph.linkage.blocking import backfill_full_name_keys
 
 MIGRATIONS: tuple[str, ...] = (
     "CREATE CONSTRAINT person_id IF NOT EXISTS FOR (p:Person) REQUIRE p.id IS UNIQUE",
@@ -32,6 +33,8 @@ MIGRATIONS: tuple[str, ...] = (
     # journey timeline (issue 6, graph.timeline): a person's events, found by person then sorted
     "CREATE CONSTRAINT life_event_id IF NOT EXISTS FOR (e:LifeEvent) REQUIRE e.id IS UNIQUE",
     "CREATE INDEX life_event_person IF NOT EXISTS FOR (e:LifeEvent) ON (e.personId)",
+    # issue 12: the full-name blocking rule on one property (see graph.models.full_name_key)
+    "CREATE INDEX person_full_name_key IF NOT EXISTS FOR (p:Person) ON (p.fullNameKey)",
 )
 
 
@@ -43,6 +46,7 @@ async def migrate(graph: Graph) -> None:
             await tx.fetch(statement)
 
         await graph.write(work)
+    await backfill_full_name_keys(graph, once=True)  # issue 12: people written before the key existed
 
 
 async def schema_names(graph: Graph) -> set[str]:
