@@ -35,6 +35,7 @@ from graph.linkage.model import LinkageModel
 from graph.linkage.resolver import ExternalRecord, Resolver
 from hub.errors import Refusal
 from hub.linkage import LinkageConfig, LinkageSetupError, load_current_model
+from schema.events import link_accepted, publish
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,11 @@ async def receive_identity(resources: Any, connector: str, webhook_id: str, body
         raise Refusal(str(exc), exc.code, 503, {"Retry-After": "60"}) from None
     except (GraphUnavailable, GraphBusy) as exc:
         raise Refusal(str(exc), exc.code, 503, {"Retry-After": "5"}) from None
+    if decision.outcome is Outcome.AUTO_LINK and not decision.existing and decision.person_id is not None:
+        best = decision.candidates[0].score.match_probability if decision.candidates else None
+        await publish(
+            getattr(resources, "events", None), link_accepted(decision.person_id, connector, decision.method, best)
+        )
     status = "already linked" if decision.existing else OUTCOMES[decision.outcome]
     return JSONResponse(
         {

@@ -24,6 +24,7 @@ from graph.linkage.decision import Outcome
 from graph.linkage.errors import LinkingUnavailable
 from schema.context import Info
 from schema.errors import HubError, InvalidInput, NotFoundError, user_error
+from schema.events import link_accepted, publish
 from schema.identity.matching import link_fetched
 from schema.identity.types import IdentityDecision, parse_candidate_id
 from schema.people.queries import parse_person_id
@@ -95,6 +96,13 @@ def _audit(info: Info, decision: steward.StewardDecision, what: str) -> None:
     info.context.loaders.identity_links.clear_all()
 
 
+async def _announce(info: Info, decision: steward.StewardDecision) -> None:
+    """A link made (accepted or relinked) is a life event of the person: live subscribers hear of it."""
+    link = decision.link
+    if link is not None and decision.action in (steward.Action.ACCEPT, steward.Action.RELINK):
+        await publish(info.context.events, link_accepted(link.person_id, link.source, link.method, link.confidence))
+
+
 CandidateDecision = Callable[..., Awaitable[steward.StewardDecision]]
 
 
@@ -108,6 +116,7 @@ async def _decide(
     except (InvalidValue, NotFound) as exc:
         return user_error(exc)  # type: ignore[return-value]
     _audit(info, decision, what)
+    await _announce(info, decision)
     return IdentityDecision.from_model(decision)
 
 
@@ -214,6 +223,7 @@ class IdentityMutation:
         if decision.previous_person_id is not None:
             purged += await _forget_again(info, source, external_id, decision.previous_person_id)
         _audit(info, decision, "relinkIdentity")
+        await _announce(info, decision)
         return IdentityDecision.from_model(decision, purged)
 
 

@@ -23,7 +23,10 @@ from graph.linkage.decision import Outcome, Thresholds
 from graph.linkage.links import candidates_for_identity, links_for_person
 from graph.linkage.resolver import ExternalRecord, Resolver
 from graph.models import Person
-from hub.app import Resources
+from hub.app import Resources, connect_redis
+from hub.events import STREAM
+from hub.settings import Settings
+from schema.events import Event, EventKind
 from schema.identity.types import candidate_id
 
 # Thresholds no real pair reaches: every candidate worth a look goes to review.
@@ -202,7 +205,13 @@ async def test_the_queue_pages_with_cursors(
 
 
 async def test_accepting_links_the_person_and_keeps_the_models_reasons(
-    graph: Graph, gql: Gql, steward: dict[str, str], make_person: MakePerson, trained: Trained, source: str
+    graph: Graph,
+    gql: Gql,
+    steward: dict[str, str],
+    make_person: MakePerson,
+    trained: Trained,
+    source: str,
+    settings: Settings,
 ) -> None:
     person = await make_person("Eleanor", born=birthday())
     cid = await queued(graph, trained, source, "a1", person, givenName="Ellie")
@@ -258,6 +267,15 @@ async def test_accepting_links_the_person_and_keeps_the_models_reasons(
     again = (await gql(ACCEPT, {"id": cid, "reason": "twice"}, headers=steward))["data"]["acceptIdentityCandidate"]
     assert (again["__typename"], again["field"]) == ("InvalidInput", "id")
     assert "already decided" in again["message"]
+
+    # The person's live events heard of the link once (the refused second accept published nothing).
+    redis = connect_redis(settings)
+    try:
+        raw = await redis.xrange(f"{STREAM}person:{person.id}")
+    finally:
+        await redis.aclose()
+    accepted = [e for e in (Event.decode(f[b"e"], "0-0") for _, f in raw) if e.kind is EventKind.LINK_ACCEPTED]
+    assert [(e.data["connector"], e.data["method"]) for e in accepted] == [(source, "probabilistic:reviewed")]
 
 
 async def test_a_rejected_pair_is_never_proposed_again(
