@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUN    := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: serve test bench lint install clean
+.PHONY: serve test bench lint install clean cluster haproxy bench-cluster install-serve
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ install: $(DEV)
 serve: $(RUN)
 	$(BIN)/hub serve --demo
 
-test: $(DEV)
+test: $(DEV) haproxy
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -38,3 +38,15 @@ lint: $(DEV)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache
+
+# issue 10: three replicas behind HAProxy (Debian's package, installed when missing), one graph, one valkey.
+install-serve: $(RUN)
+
+haproxy:
+	@command -v haproxy >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq haproxy)
+
+cluster: $(RUN) haproxy
+	$(BIN)/hub cluster --demo
+
+bench-cluster: $(DEV) haproxy
+	$(BIN)/python -m bench.cluster

@@ -110,6 +110,7 @@ class Load:
         self._stop_subscribers = asyncio.Event()
 
     def begin(self, name: str) -> Phase:
+        print(f"{time.strftime('%H:%M:%S')} {name}", file=sys.stderr)
         self.phase.ended = time.monotonic()
         self.phase = Phase(name)
         self.phases.append(self.phase)
@@ -262,6 +263,7 @@ class Load:
         """Count the marked people through the API: acknowledged creates exactly once, unknown ones at most once."""
         found: Counter[str] = Counter()
         after: str | None = None
+        self.begin("verification")
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             while True:
                 data, cause = await self._call(session, SEARCH, {"f": self.marker, "after": after}, get=True)
@@ -289,7 +291,7 @@ class Load:
     def report(self) -> str:
         lines = [f"{'phase':<22} {'requests':>8} {'failed':>6} {'p50 ms':>7} {'p99 ms':>7}  failures"]
         for p in self.phases:
-            if p.name == "warm-up":
+            if p.name in ("warm-up", "verification"):
                 continue
             causes = ", ".join(f"{k}: {v}" for k, v in p.failed.most_common()) or "-"
             lines.append(
@@ -374,8 +376,8 @@ def main() -> int:  # pragma: no cover - a benchmark, run by hand
                 await asyncio.sleep(args.seconds)
 
             asyncio.run(load.run(scenario))
-            checked = asyncio.run(load.verify())
             print(load.report())
+            checked = asyncio.run(load.verify())
             for name, seconds in outages.items():
                 print(f"{name} restarted: all replicas ready again after {seconds:.2f} s (outage {args.outage:.0f} s)")
             steady = next(p for p in load.phases if p.name == "steady")
