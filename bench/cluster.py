@@ -266,7 +266,11 @@ class Load:
         self.begin("verification")
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             while True:
-                data, cause = await self._call(session, SEARCH, {"f": self.marker, "after": after}, get=True)
+                for attempt in range(20):  # right after an outage a replica may still fail a request
+                    data, cause = await self._call(session, SEARCH, {"f": self.marker, "after": after}, get=True)
+                    if data is not None:
+                        break
+                    await asyncio.sleep(0.5 * attempt)
                 if data is None:
                     raise RuntimeError(f"verification query failed: {cause}")
                 page = data["people"]
@@ -286,6 +290,7 @@ class Load:
             "events_duplicated": [len(s.positions) - len(set(s.positions)) for s in self.subscribers],
             "reconnects": [s.reconnects for s in self.subscribers],
             "close_codes": [dict(s.close_codes) for s in self.subscribers],
+            "verification_failures": dict(self.phase.failed),
         }
 
     def report(self) -> str:
