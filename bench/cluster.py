@@ -123,8 +123,7 @@ class Load:
     async def _call(
         self, session: aiohttp.ClientSession, query: str, variables: dict[str, Any], *, get: bool
     ) -> tuple[dict[str, Any] | None, str | None]:
-        """(data, None) on success, (None, cause) on failure; the latency or failure lands in the phase."""
-        phase = self.phase
+        """(data, None) on success, (None, cause) on failure; counted in the phase in which it completed."""
         started = time.perf_counter()
         try:
             if get:
@@ -148,9 +147,9 @@ class Load:
             elif result.get("errors"):
                 cause = str((result["errors"][0].get("extensions") or {}).get("code", "error"))
             else:
-                phase.latencies.append(time.perf_counter() - started)
+                self.phase.latencies.append(time.perf_counter() - started)
                 return result["data"], None
-        phase.failed[cause] += 1
+        self.phase.failed[cause] += 1
         return None, cause
 
     async def _create(self, session: aiohttp.ClientSession) -> None:
@@ -236,7 +235,9 @@ class Load:
     async def run(self, during: Callable[[Load], Awaitable[None]]) -> None:
         """Run the load while `during(self)` drives the scenario; then let subscribers catch up."""
         timeout = aiohttp.ClientTimeout(total=30)
-        connector = aiohttp.TCPConnector(limit=self.concurrency + 4)
+        # Idle client connections are dropped before HAProxy's `timeout http-keep-alive` (10 s) would close them
+        # under us: reusing a connection the server is closing is a client-side race, not a hub failure.
+        connector = aiohttp.TCPConnector(limit=self.concurrency + 4, keepalive_timeout=4)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             while self.watched is None:
                 await self._create(session)
