@@ -91,7 +91,12 @@ def worker_app() -> Starlette:
 
 
 def _run_worker(config: uvicorn.Config, drain_delay: float, sockets: list[socket.socket]) -> None:
-    DrainingServer(config, drain_delay=drain_delay).run(sockets=sockets)
+    from hub.tracing import shutdown_tracing
+
+    try:
+        DrainingServer(config, drain_delay=drain_delay).run(sockets=sockets)
+    finally:
+        shutdown_tracing()  # a spawned worker exits without atexit handlers: flush queued spans now
 
 
 @contextmanager
