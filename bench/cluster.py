@@ -29,6 +29,7 @@ import signal
 import string
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -307,12 +308,13 @@ class Load:
         return "\n".join(lines)
 
 
-async def wait_until(check: Callable[[], bool], timeout: float = 60) -> float:
+def wait_until(check: Callable[[], bool], timeout: float = 60) -> float:
+    """Seconds until `check()` holds (NaN after `timeout`)."""
     started = time.monotonic()
-    while not await asyncio.to_thread(check):
+    while not check():
         if time.monotonic() - started > timeout:
             return float("nan")
-        await asyncio.sleep(0.05)
+        time.sleep(0.05)
     return time.monotonic() - started
 
 
@@ -355,33 +357,43 @@ def main() -> int:  # pragma: no cover - a benchmark, run by hand
         env = {"HUB_RATE_LIMIT_PER_MINUTE": "0", "HUB_LOG_LEVEL": "WARNING"}
         with Cluster(settings, replicas=3, port=free_port(), env=env) as cluster:
             load = Load(cluster.url, headers, concurrency=args.concurrency)
-            all_ready = lambda: all(r.ready() for r in cluster.replicas)  # noqa: E731
+            done = threading.Event()
 
-            async def scenario(load: Load) -> None:
-                await asyncio.sleep(2)
+            async def until_done(load: Load) -> None:
+                while not done.is_set():
+                    await asyncio.sleep(0.1)
+
+            # The load runs in its own thread and event loop; the scenario runs here, on the main thread,
+            # which must be the one that starts the embedded servers (their parent-death signal follows
+            # the starting thread: started from a short-lived thread, they would die with it).
+            loader = threading.Thread(target=lambda: asyncio.run(load.run(until_done)), name="load")
+            loader.start()
+            try:
+                time.sleep(2)
                 load.begin("steady")
-                await asyncio.sleep(args.seconds)
+                time.sleep(args.seconds)
                 load.begin("rolling restart")
-                took = await asyncio.to_thread(cluster.rolling_restart)
+                took = cluster.rolling_restart()
                 print("replicas replaced in " + ", ".join(f"{t:.1f} s" for t in took), file=sys.stderr)
                 load.begin("after restart")
-                await asyncio.sleep(args.seconds)
+                time.sleep(args.seconds)
                 load.begin("SIGKILL one replica")
-                await asyncio.to_thread(cluster.restart, cluster.replicas[1], signal.SIGKILL)
+                cluster.restart(cluster.replicas[1], signal.SIGKILL)
                 load.begin("cache outage")
-                await asyncio.to_thread(cache.stop)
-                await asyncio.sleep(args.outage)
-                await asyncio.to_thread(cache.start)
-                outages["cache"] = await wait_until(all_ready)
+                cache.stop()
+                time.sleep(args.outage)
+                cache.start()
+                outages["cache"] = wait_until(lambda: all(r.ready() for r in cluster.replicas))
                 load.begin("graph outage")
-                await asyncio.to_thread(graph.stop)
-                await asyncio.sleep(args.outage)
-                await asyncio.to_thread(graph.start)
-                outages["graph"] = await wait_until(all_ready, 120)
+                graph.stop()
+                time.sleep(args.outage)
+                graph.start()
+                outages["graph"] = wait_until(lambda: all(r.ready() for r in cluster.replicas), 120)
                 load.begin("recovered")
-                await asyncio.sleep(args.seconds)
-
-            asyncio.run(load.run(scenario))
+                time.sleep(args.seconds)
+            finally:
+                done.set()
+                loader.join()
             print(load.report())
             checked = asyncio.run(load.verify())
             for name, seconds in outages.items():
