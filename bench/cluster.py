@@ -69,6 +69,7 @@ class Phase:
     name: str
     latencies: list[float] = field(default_factory=list)
     failed: Counter[str] = field(default_factory=Counter)
+    updates_acked: int = 0
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
 
@@ -194,6 +195,7 @@ class Load:
             result = data["updatePerson"] if data else None
             if result and result["__typename"] == "Person":
                 self.updates_acked += 1
+                self.phase.updates_acked += 1
                 version = result["version"]
             else:
                 self.updates_unknown += 1 if data is None else 0
@@ -224,8 +226,10 @@ class Load:
                         elif got.get("type") == "next" and (got["payload"].get("data") or {}).get("personEvents"):
                             sub.positions.append(got["payload"]["data"]["personEvents"]["position"])
                         elif got.get("type") in ("error", "complete"):
-                            break  # e.g. the cache is down: subscribe again
-                    return
+                            break  # e.g. the cache is down: subscribe again (below), after the last position
+                    if self._stop_subscribers.is_set():
+                        return
+                    sub.close_codes[0] += 1  # 0: the server ended the subscription, not the socket
             except ConnectionClosed as exc:
                 sub.close_codes[exc.rcvd.code if exc.rcvd else 1006] += 1
             except (OSError, TimeoutError, InvalidStatus):
@@ -288,6 +292,7 @@ class Load:
             "unknown_applied": sum(1 for n in self.unknown if found[n]),
             "updates_acked": self.updates_acked,
             "updates_unknown": self.updates_unknown,
+            "updates_acked_by_phase": {p.name: p.updates_acked for p in self.phases if p.updates_acked},
             "events_received": [len(set(s.positions)) for s in self.subscribers],
             "events_duplicated": [len(s.positions) - len(set(s.positions)) for s in self.subscribers],
             "reconnects": [s.reconnects for s in self.subscribers],
