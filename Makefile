@@ -8,7 +8,7 @@ DEV    := $(VENV)/.installed-dev
 # The pages' npm packages (govuk-frontend, graphql-ws, axe-core), pinned by web/package-lock.json (issue 8).
 WEB    := web/node_modules/.installed
 
-.PHONY: serve test bench lint install clean
+.PHONY: serve test bench lint install clean cluster haproxy bench-cluster install-serve
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ $(WEB): web/package.json web/package-lock.json
 serve: $(RUN) $(WEB)
 	$(BIN)/hub serve --demo
 
-test: $(DEV)
+test: $(DEV) haproxy
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -47,3 +47,15 @@ lint: $(DEV)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache
+
+# issue 10: three replicas behind HAProxy (Debian's package, installed when missing), one graph, one valkey.
+install-serve: $(RUN)
+
+haproxy:
+	@command -v haproxy >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq haproxy)
+
+cluster: $(RUN) haproxy
+	$(BIN)/hub cluster --demo
+
+bench-cluster: $(DEV) haproxy
+	$(BIN)/python -m bench.cluster

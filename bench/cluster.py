@@ -29,6 +29,7 @@ import signal
 import string
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -68,6 +69,7 @@ class Phase:
     name: str
     latencies: list[float] = field(default_factory=list)
     failed: Counter[str] = field(default_factory=Counter)
+    updates_acked: int = 0
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
 
@@ -110,6 +112,7 @@ class Load:
         self._stop_subscribers = asyncio.Event()
 
     def begin(self, name: str) -> Phase:
+        print(f"{time.strftime('%H:%M:%S')} {name}", file=sys.stderr)
         self.phase.ended = time.monotonic()
         self.phase = Phase(name)
         self.phases.append(self.phase)
@@ -122,8 +125,7 @@ class Load:
     async def _call(
         self, session: aiohttp.ClientSession, query: str, variables: dict[str, Any], *, get: bool
     ) -> tuple[dict[str, Any] | None, str | None]:
-        """(data, None) on success, (None, cause) on failure; the latency or failure lands in the phase."""
-        phase = self.phase
+        """(data, None) on success, (None, cause) on failure; counted in the phase in which it completed."""
         started = time.perf_counter()
         try:
             if get:
@@ -147,9 +149,9 @@ class Load:
             elif result.get("errors"):
                 cause = str((result["errors"][0].get("extensions") or {}).get("code", "error"))
             else:
-                phase.latencies.append(time.perf_counter() - started)
+                self.phase.latencies.append(time.perf_counter() - started)
                 return result["data"], None
-        phase.failed[cause] += 1
+        self.phase.failed[cause] += 1
         return None, cause
 
     async def _create(self, session: aiohttp.ClientSession) -> None:
@@ -193,6 +195,7 @@ class Load:
             result = data["updatePerson"] if data else None
             if result and result["__typename"] == "Person":
                 self.updates_acked += 1
+                self.phase.updates_acked += 1
                 version = result["version"]
             else:
                 self.updates_unknown += 1 if data is None else 0
@@ -223,8 +226,10 @@ class Load:
                         elif got.get("type") == "next" and (got["payload"].get("data") or {}).get("personEvents"):
                             sub.positions.append(got["payload"]["data"]["personEvents"]["position"])
                         elif got.get("type") in ("error", "complete"):
-                            break  # e.g. the cache is down: subscribe again
-                    return
+                            break  # e.g. the cache is down: subscribe again (below), after the last position
+                    if self._stop_subscribers.is_set():
+                        return
+                    sub.close_codes[0] += 1  # 0: the server ended the subscription, not the socket
             except ConnectionClosed as exc:
                 sub.close_codes[exc.rcvd.code if exc.rcvd else 1006] += 1
             except (OSError, TimeoutError, InvalidStatus):
@@ -235,7 +240,9 @@ class Load:
     async def run(self, during: Callable[[Load], Awaitable[None]]) -> None:
         """Run the load while `during(self)` drives the scenario; then let subscribers catch up."""
         timeout = aiohttp.ClientTimeout(total=30)
-        connector = aiohttp.TCPConnector(limit=self.concurrency + 4)
+        # Idle client connections are dropped before HAProxy's `timeout http-keep-alive` (10 s) would close them
+        # under us: reusing a connection the server is closing is a client-side race, not a hub failure.
+        connector = aiohttp.TCPConnector(limit=self.concurrency + 4, keepalive_timeout=4)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             while self.watched is None:
                 await self._create(session)
@@ -262,9 +269,14 @@ class Load:
         """Count the marked people through the API: acknowledged creates exactly once, unknown ones at most once."""
         found: Counter[str] = Counter()
         after: str | None = None
+        self.begin("verification")
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             while True:
-                data, cause = await self._call(session, SEARCH, {"f": self.marker, "after": after}, get=True)
+                for attempt in range(20):  # right after an outage a replica may still fail a request
+                    data, cause = await self._call(session, SEARCH, {"f": self.marker, "after": after}, get=True)
+                    if data is not None:
+                        break
+                    await asyncio.sleep(0.5 * attempt)
                 if data is None:
                     raise RuntimeError(f"verification query failed: {cause}")
                 page = data["people"]
@@ -280,16 +292,18 @@ class Load:
             "unknown_applied": sum(1 for n in self.unknown if found[n]),
             "updates_acked": self.updates_acked,
             "updates_unknown": self.updates_unknown,
+            "updates_acked_by_phase": {p.name: p.updates_acked for p in self.phases if p.updates_acked},
             "events_received": [len(set(s.positions)) for s in self.subscribers],
             "events_duplicated": [len(s.positions) - len(set(s.positions)) for s in self.subscribers],
             "reconnects": [s.reconnects for s in self.subscribers],
             "close_codes": [dict(s.close_codes) for s in self.subscribers],
+            "verification_failures": dict(self.phase.failed),
         }
 
     def report(self) -> str:
         lines = [f"{'phase':<22} {'requests':>8} {'failed':>6} {'p50 ms':>7} {'p99 ms':>7}  failures"]
         for p in self.phases:
-            if p.name == "warm-up":
+            if p.name in ("warm-up", "verification"):
                 continue
             causes = ", ".join(f"{k}: {v}" for k, v in p.failed.most_common()) or "-"
             lines.append(
@@ -299,12 +313,13 @@ class Load:
         return "\n".join(lines)
 
 
-async def wait_until(check: Callable[[], bool], timeout: float = 60) -> float:
+def wait_until(check: Callable[[], bool], timeout: float = 60) -> float:
+    """Seconds until `check()` holds (NaN after `timeout`)."""
     started = time.monotonic()
-    while not await asyncio.to_thread(check):
+    while not check():
         if time.monotonic() - started > timeout:
             return float("nan")
-        await asyncio.sleep(0.05)
+        time.sleep(0.05)
     return time.monotonic() - started
 
 
@@ -347,35 +362,45 @@ def main() -> int:  # pragma: no cover - a benchmark, run by hand
         env = {"HUB_RATE_LIMIT_PER_MINUTE": "0", "HUB_LOG_LEVEL": "WARNING"}
         with Cluster(settings, replicas=3, port=free_port(), env=env) as cluster:
             load = Load(cluster.url, headers, concurrency=args.concurrency)
-            all_ready = lambda: all(r.ready() for r in cluster.replicas)  # noqa: E731
+            done = threading.Event()
 
-            async def scenario(load: Load) -> None:
-                await asyncio.sleep(2)
+            async def until_done(load: Load) -> None:
+                while not done.is_set():
+                    await asyncio.sleep(0.1)
+
+            # The load runs in its own thread and event loop; the scenario runs here, on the main thread,
+            # which must be the one that starts the embedded servers (their parent-death signal follows
+            # the starting thread: started from a short-lived thread, they would die with it).
+            loader = threading.Thread(target=lambda: asyncio.run(load.run(until_done)), name="load")
+            loader.start()
+            try:
+                time.sleep(2)
                 load.begin("steady")
-                await asyncio.sleep(args.seconds)
+                time.sleep(args.seconds)
                 load.begin("rolling restart")
-                took = await asyncio.to_thread(cluster.rolling_restart)
+                took = cluster.rolling_restart()
                 print("replicas replaced in " + ", ".join(f"{t:.1f} s" for t in took), file=sys.stderr)
                 load.begin("after restart")
-                await asyncio.sleep(args.seconds)
+                time.sleep(args.seconds)
                 load.begin("SIGKILL one replica")
-                await asyncio.to_thread(cluster.restart, cluster.replicas[1], signal.SIGKILL)
+                cluster.restart(cluster.replicas[1], signal.SIGKILL)
                 load.begin("cache outage")
-                await asyncio.to_thread(cache.stop)
-                await asyncio.sleep(args.outage)
-                await asyncio.to_thread(cache.start)
-                outages["cache"] = await wait_until(all_ready)
+                cache.stop()
+                time.sleep(args.outage)
+                cache.start()
+                outages["cache"] = wait_until(lambda: all(r.ready() for r in cluster.replicas))
                 load.begin("graph outage")
-                await asyncio.to_thread(graph.stop)
-                await asyncio.sleep(args.outage)
-                await asyncio.to_thread(graph.start)
-                outages["graph"] = await wait_until(all_ready, 120)
+                graph.stop()
+                time.sleep(args.outage)
+                graph.start()
+                outages["graph"] = wait_until(lambda: all(r.ready() for r in cluster.replicas), 120)
                 load.begin("recovered")
-                await asyncio.sleep(args.seconds)
-
-            asyncio.run(load.run(scenario))
-            checked = asyncio.run(load.verify())
+                time.sleep(args.seconds)
+            finally:
+                done.set()
+                loader.join()
             print(load.report())
+            checked = asyncio.run(load.verify())
             for name, seconds in outages.items():
                 print(f"{name} restarted: all replicas ready again after {seconds:.2f} s (outage {args.outage:.0f} s)")
             steady = next(p for p in load.phases if p.name == "steady")

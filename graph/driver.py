@@ -22,7 +22,14 @@ from typing import Any, Protocol, TypeVar
 
 import neo4j
 from neo4j import AsyncGraphDatabase, AsyncManagedTransaction
-from neo4j.exceptions import AuthError, DriverError, ServiceUnavailable, SessionExpired, TransientError
+from neo4j.exceptions import (
+    AuthError,
+    ClientError,
+    DriverError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
 
 from graph.errors import GraphBusy, GraphUnavailable
 
@@ -99,11 +106,25 @@ def work_label(work: Callable[..., object]) -> str:
 class Graph:
     """The hub's handle on the graph server: one per process, shared by every request."""
 
-    def __init__(self, driver: neo4j.AsyncDriver, database: str | None) -> None:
+    # A connection the server no longer accepts (seen on ArcadeDB after a restart: "credentials of this
+    # connection are no longer valid", "BEGIN not expected in state: AUTHENTICATION") can stay in the
+    # driver's pool; the driver is then replaced, at most this often, so the hub recovers by itself.
+    RENEW_EVERY = 10.0
+    _BROKEN_CONNECTION = "Neo.ClientError.Request.Invalid"
+
+    def __init__(
+        self,
+        driver: neo4j.AsyncDriver,
+        database: str | None,
+        factory: Callable[[], neo4j.AsyncDriver] | None = None,
+    ) -> None:
         self.driver = driver
         self.database = database
         self.stats = GraphStats()
         self.instrument: Instrument | None = None
+        self._factory = factory
+        self._renewed = time.monotonic()
+        self._retired: set[asyncio.Task[None]] = set()
 
     @classmethod
     def connect(
@@ -117,19 +138,43 @@ class Graph:
         max_transaction_retry_time: float = 5.0,
         max_connection_pool_size: int = 100,
     ) -> Graph:
-        driver = AsyncGraphDatabase.driver(
-            uri,
-            auth=(user, password),
-            connection_timeout=connection_timeout,
-            connection_acquisition_timeout=connection_timeout + max_transaction_retry_time,
-            max_transaction_retry_time=max_transaction_retry_time,
-            max_connection_pool_size=max_connection_pool_size,
-            keep_alive=True,
-        )
-        return cls(driver, database or None)
+
+        def factory() -> neo4j.AsyncDriver:
+            return AsyncGraphDatabase.driver(
+                uri,
+                auth=(user, password),
+                connection_timeout=connection_timeout,
+                connection_acquisition_timeout=connection_timeout + max_transaction_retry_time,
+                max_transaction_retry_time=max_transaction_retry_time,
+                max_connection_pool_size=max_connection_pool_size,
+                keep_alive=True,
+            )
+
+        return cls(factory(), database or None, factory)
 
     async def close(self) -> None:
+        for task in list(self._retired):
+            task.cancel()
+        await asyncio.gather(*self._retired, return_exceptions=True)
         await self.driver.close()
+
+    def _renew(self) -> None:
+        """Swap in a fresh driver (new pool); the old one closes once its transactions had time to end."""
+        if self._factory is None or time.monotonic() - self._renewed < self.RENEW_EVERY:
+            return
+        self._renewed = time.monotonic()
+        old, self.driver = self.driver, self._factory()
+        log.warning("graph: connections in a bad state; driver replaced")
+
+        async def retire() -> None:
+            try:
+                await asyncio.sleep(self.RENEW_EVERY)
+            finally:
+                await old.close()
+
+        task = asyncio.get_running_loop().create_task(retire())
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
 
     async def read(self, work: Work[T]) -> T:
         return await self._run(work, write=False)
@@ -212,7 +257,14 @@ class Graph:
             raise GraphBusy() from exc
         except AuthError as exc:
             log.error("graph refused the hub's credentials")
+            self._renew()
             raise GraphUnavailable("The person graph refused the hub's credentials.") from exc
+        except ClientError as exc:
+            if exc.code != self._BROKEN_CONNECTION:
+                raise
+            log.warning("graph connection in a bad state: %s", exc.code)
+            self._renew()
+            raise GraphUnavailable() from exc
         except DriverError as exc:
             # Pool exhaustion and similar client-side failures: the graph is, for us, unavailable.
             log.warning("graph driver error: %s", type(exc).__name__)

@@ -133,7 +133,10 @@ class HAProxy:
         self.directory = directory
         self.socket_path = directory / "haproxy.sock"
         self.config_path = directory / "haproxy.cfg"
-        servers = "\n".join(f"    server {r.name} 127.0.0.1:{r.port} check" for r in replicas)
+        servers = "\n".join(
+            f"    server {r.name} 127.0.0.1:{r.port} check\n    server {r.name}-fallback 127.0.0.1:{r.port} backup"
+            for r in replicas
+        )
         self.config_path.write_text(
             Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
                 bind=bind, stats_socket=str(self.socket_path), servers=servers

@@ -163,6 +163,8 @@ class RedisEvents:
                     yield event
                 continue
             position, payload = await listener.queue.get()
+            if not position:
+                continue  # a wake-up after a reconnect: catch up from the stream (above)
             if listener.last is not None and _pos(position) <= _pos(listener.last):
                 continue  # already handed out by a replay
             listener.last = position
@@ -182,17 +184,44 @@ class RedisEvents:
                 return
             low = f"({listener.last}"
 
+    async def _reconnect(self) -> None:
+        """Start over on a fresh pub/sub connection with every topic that has listeners (issue 10).
+
+        After a cache outage the old connection's state cannot be trusted (seen: subscriptions made after
+        the cache returned never delivered). Listeners catch up from their stream position, so an event
+        published between the cache's return and this resubscription is not missed.
+        """
+        async with self._lock:
+            old, self._pubsub = self._pubsub, self.redis.pubsub()
+            if old is not None:
+                with suppress(aioredis.RedisError, OSError, RuntimeError, AttributeError):
+                    await old.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.subscribe(KEEPALIVE, *(CHANNEL + t for t in self._listeners))
+            for listeners in self._listeners.values():
+                for listener in listeners:
+                    if listener.last is not None and listener.missed_from is None:
+                        listener.missed_from = listener.last
+                        with suppress(asyncio.QueueFull):
+                            listener.queue.put_nowait(("", b""))  # wake it: it replays from the stream
+
     async def _read(self) -> None:
         assert self._pubsub is not None
+        failing = False
         while True:
             try:
-                if not self._pubsub.subscribed:
+                if failing:
+                    await self._reconnect()
+                    failing = False
+                    log.warning("event bus: pub/sub connection restored")
+                elif not self._pubsub.subscribed:
                     await self._keepalive()
                 message = await self._pubsub.get_message(timeout=1.0)
             except asyncio.CancelledError:
                 raise
             except (aioredis.RedisError, OSError) as exc:
-                log.warning("event bus: pub/sub read failed (%s); retrying", type(exc).__name__)
+                if not failing:  # once per outage, not twice a second
+                    log.warning("event bus: pub/sub read failed (%s); reconnecting", type(exc).__name__)
+                failing = True
                 await asyncio.sleep(0.5)
                 continue
             if message is None:

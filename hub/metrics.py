@@ -12,8 +12,8 @@ import logging
 import os
 import re
 import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, suppress
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager, suppress
 from typing import Any
 
 from prometheus_client import (
@@ -113,13 +113,7 @@ class GraphInstrument(tracing.TracingInstrument):
 
     def batch(self, loader: str, keys: int) -> AbstractContextManager[object]:
         LOADER_BATCH.labels(loader).observe(keys)
-        return _batch_span(loader, keys)
-
-
-@contextmanager
-def _batch_span(loader: str, keys: int) -> Iterator[object]:
-    with tracing.tracer().start_as_current_span(f"dataloader {loader}", attributes={"hub.batch.size": keys}) as span:
-        yield span
+        return tracing.batch_span(loader, keys)
 
 
 def _graph_pool(graph: Any) -> tuple[int, int] | None:

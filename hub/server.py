@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import multiprocessing
 import os
 import shutil
 import signal
@@ -20,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing.connection import wait
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from types import FrameType
@@ -91,7 +91,12 @@ def worker_app() -> Starlette:
 
 
 def _run_worker(config: uvicorn.Config, drain_delay: float, sockets: list[socket.socket]) -> None:
-    DrainingServer(config, drain_delay=drain_delay).run(sockets=sockets)
+    from hub.tracing import shutdown_tracing
+
+    try:
+        DrainingServer(config, drain_delay=drain_delay).run(sockets=sockets)
+    finally:
+        shutdown_tracing()  # a spawned worker exits without atexit handlers: flush queued spans now
 
 
 @contextmanager
@@ -132,7 +137,6 @@ class Workers:
         self.restart_delay = restart_delay
         self.processes: list[SpawnProcess] = []
         self.stopping = False
-        self._signalled: list[int] = []
 
     def _spawn(self, sockets: list[socket.socket]) -> SpawnProcess:
         process = get_subprocess(self.config, functools.partial(_run_worker, self.config, self.drain_delay), sockets)
@@ -142,7 +146,6 @@ class Workers:
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         self.stopping = True
-        self._signalled.append(sig)
 
     def run(self) -> None:
         config = self.config
@@ -151,7 +154,7 @@ class Workers:
         try:
             self.processes = [self._spawn([sock]) for _ in range(config.workers)]
             while not self.stopping:
-                multiprocessing.connection.wait([p.sentinel for p in self.processes], timeout=0.5)
+                wait([p.sentinel for p in self.processes], timeout=0.5)
                 for i, process in enumerate(self.processes):
                     if process.is_alive() or self.stopping:
                         continue

@@ -24,7 +24,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-__all__ = ["Status", "StatusCode", "configure_tracing", "extract", "failed", "trace_id", "tracer"]
+__all__ = ["Status", "StatusCode", "configure_tracing", "extract", "failed", "shutdown_tracing", "trace_id", "tracer"]
 log = logging.getLogger(__name__)
 TRACER = "citizen-hub"
 _ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -105,3 +105,8 @@ def _cypher_span(function: str, query: str) -> Iterator[Span]:
         except BaseException as exc:
             failed(span, exc)
             raise
+
+
+def batch_span(loader: str, keys: int) -> AbstractContextManager[Span]:
+    """A span around one DataLoader batch, with its size."""
+    return tracer().start_as_current_span(f"dataloader {loader}", attributes={"hub.batch.size": keys})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -104,3 +105,23 @@ async def test_readiness_turns_false_while_draining(app: Starlette, client: http
     finally:
         app.state.draining = False
     assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_batches_and_pools_are_measured(client: httpx.AsyncClient, gql: Gql, make_person: MakePerson) -> None:
+    parent = await make_person()
+    before = (await client.get("/metrics")).text
+    body = await gql("query($id: ID!) { person(id: $id) { children { id } } }", {"id": parent.id})
+    assert "errors" not in body
+    await asyncio.sleep(1.2)  # pools are sampled every second
+    after = (await client.get("/metrics")).text
+    assert sample(after, "hub_dataloader_batch_size_count", loader="get_people") > sample(
+        before, "hub_dataloader_batch_size_count", loader="get_people"
+    )
+    assert sample(after, "hub_dataloader_batch_size_count", loader="households_of") > sample(
+        before, "hub_dataloader_batch_size_count", loader="households_of"
+    )
+    for pool in ("hub_graph_pool_connections", "hub_redis_pool_connections"):
+        assert f'{pool}{{state="in_use"}}' in after
+        assert sample(after, pool, state="idle") + sample(after, pool, state="in_use") >= 1, pool
+    for series in ("hub_active_subscriptions", "hub_websocket_connections", "hub_graph_transactions_in_flight"):
+        assert f"\n{series} " in after, series

@@ -12,10 +12,13 @@ from typing import Any
 import httpx
 from conftest import MakePerson, settings_for
 from ops_support import free_port
+from redis.exceptions import RedisError
 from support import random_nino, unique_family
 
 from hub.app import create_app
 from hub.embedded import ArcadeDBServer, ValkeyServer
+from hub.events import RedisEvents
+from schema.events import Event, EventKind
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout: float = 20) -> float:
@@ -25,6 +28,15 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 20) -> fl
         assert time.monotonic() - started < timeout, "condition not reached"
         await asyncio.sleep(0.1)
     return time.monotonic() - started
+
+
+async def publish(events: RedisEvents, person_id: str) -> bool:
+    """Publish a profile change; False while the cache cannot take it."""
+    try:
+        await events.publish(Event(EventKind.PROFILE_CHANGED, (person_id,), data={"fields": ["givenName"]}))
+    except (RedisError, OSError):
+        return False
+    return True
 
 
 async def test_cache_outage_degrades_and_recovers(
@@ -67,22 +79,38 @@ async def test_cache_outage_degrades_and_recovers(
             )
             assert created.json() == {"data": {"createPerson": {"__typename": "Person"}}}, "writes go on too"
 
+            events: RedisEvents = app.state.resources.events
+            topic = f"person:{me.id}"
             cache.start()
             try:
                 recovered = await until(ready)
                 print(f"cache back at start-up: ready again after {recovered:.2f} s")
                 assert (await ask())["data"]["person"]["nino"] == me.nino
-            finally:
-                cache.stop()
+                async with events.listen(topic) as live:
+                    await publish(events, me.id)
+                    first = await asyncio.wait_for(anext(live), 10)
+                    cache.stop()
 
-            # At run time: down again, then back.
-            assert (await client.get("/readyz")).json()["checks"]["cache"] == "unavailable"
-            for _ in range(5):
-                assert (await ask()) == {"data": {"person": {"nino": me.nino}}}
-            cache.start()
-            try:
-                recovered = await until(ready)
-                print(f"cache back at run time: ready again after {recovered:.2f} s")
-                assert (await ask())["data"]["person"]["nino"] == me.nino
+                    # At run time: down again, then back.
+                    assert (await client.get("/readyz")).json()["checks"]["cache"] == "unavailable"
+                    for _ in range(5):
+                        assert (await ask()) == {"data": {"person": {"nino": me.nino}}}
+                    cache.start()
+                    recovered = await until(ready)
+                    print(f"cache back at run time: ready again after {recovered:.2f} s")
+                    assert (await ask())["data"]["person"]["nino"] == me.nino
+
+                    # The listener that lived through the outage gets what was published as soon as the cache
+                    # took it (replayed from the stream if pub/sub was not back yet), then live events again;
+                    # a listener that starts afterwards gets live events.
+                    await until(lambda: publish(events, me.id), 20)
+                    gap = await asyncio.wait_for(anext(live), 10)
+                    assert gap.position > first.position
+                    await asyncio.sleep(1.5)  # the pub/sub reader has reconnected by now
+                    async with events.listen(topic) as fresh:
+                        assert await publish(events, me.id)
+                        after = await asyncio.wait_for(anext(live), 10)
+                        assert after.position > gap.position
+                        assert (await asyncio.wait_for(anext(fresh), 10)).position == after.position
             finally:
                 cache.stop()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -62,7 +65,19 @@ def test_two_workers_share_the_port_and_report_one_metrics(
 
     text = httpx.get(hub.url + "/metrics").text
     assert sample(text, "hub_graphql_requests_total", operation="Ping", outcome="ok") == sent, "summed over workers"
-    pids = set(re.findall(r'hub_worker_up\{pid="(\d+)"\} 1\.0', text))
-    assert len(pids) == 2 and {int(p) for p in pids} == set(served)
+    pids = {int(p) for p in re.findall(r'hub_worker_up\{pid="(\d+)"\} 1\.0', text)}
+    assert len(pids) == 2 and pids == set(served)
+
+    # A worker that dies is replaced; the port keeps answering meanwhile.
+    victim = min(pids)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while True:
+        assert ping(0) == 200
+        now = {int(p) for p in re.findall(r'hub_worker_up\{pid="(\d+)"\} 1\.0', httpx.get(hub.url + "/metrics").text)}
+        if len(now) == 2 and victim not in now:
+            break
+        assert time.monotonic() < deadline, now
+        time.sleep(0.2)
     assert hub.stop() == 0
     assert "worker started" in hub.log()
