@@ -65,6 +65,22 @@ async def replicas(
         **POLICY,
     }
     (directory / "social.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    # A source whose secret is not in the environment: it starts disabled, and stays so.
+    dormant = {
+        "kind": "rest",
+        "description": "A partner API whose token is not deployed yet",
+        "owner": "stewards@example.gov.uk",
+        "match": "nino",
+        "lawful_basis": "public_task",
+        "purpose": "child-maintenance",
+        "consent_required": False,
+        "settings": {
+            "url": "http://127.0.0.1:9/people/{key}",
+            "auth": {"type": "bearer", "token_env": "DORMANT_TOKEN_NOT_SET"},
+            "fields": {"reference": {"path": "ref", "type": "str"}},
+        },
+    }
+    (directory / "dormant.yaml").write_text(yaml.safe_dump(dormant), encoding="utf-8")
     configured = settings.model_copy(update={"connectors_dir": directory})
     first, second = create_app(configured), create_app(configured)
     async with first.router.lifespan_context(first), second.router.lifespan_context(second):
@@ -79,7 +95,7 @@ async def fresh(social: SocialSandbox, settings: Settings) -> AsyncIterator[None
     yield
     social.state.clear()
     client = aioredis.Redis.from_url(settings.redis_url or "")
-    await client.hdel(DEFAULT_SWITCH_KEY, "social")
+    await client.hdel(DEFAULT_SWITCH_KEY, "social", "dormant")
     await client.aclose()
 
 
@@ -329,3 +345,16 @@ async def test_person_provenance_lists_each_held_field(
     assert (await on(0)(query))["data"]["person"]["provenance"] == held
     citizen = {"authorization": f"Bearer {token(subject='citizen-x')}"}
     assert codes(await on(0)(query, headers=citizen)) == ["FORBIDDEN"]
+
+
+async def test_a_connector_without_its_secrets_stays_off_and_says_why(
+    on: Callable[..., Run], steward: dict[str, str]
+) -> None:
+    run = on(0)
+    body = await run("{ connectors { name enabled blocked } }", headers=steward)
+    [dormant] = [c for c in body["data"]["connectors"] if c["name"] == "dormant"]
+    assert dormant["enabled"] is False and "DORMANT_TOKEN_NOT_SET" in dormant["blocked"]
+    switched = await run(SET, {"name": "dormant", "enabled": True, "reason": "try it"}, steward)
+    result = switched["data"]["setConnectorEnabled"]
+    assert result["__typename"] == "ConnectorStatus" and result["enabled"] is False, "a switch cannot conjure secrets"
+    assert result["decisions"][0]["action"] == "enable", "the attempt is on record all the same"
