@@ -358,3 +358,34 @@ async def test_a_connector_without_its_secrets_stays_off_and_says_why(
     result = switched["data"]["setConnectorEnabled"]
     assert result["__typename"] == "ConnectorStatus" and result["enabled"] is False, "a switch cannot conjure secrets"
     assert result["decisions"][0]["action"] == "enable", "the attempt is on record all the same"
+
+
+async def test_a_switch_redis_lost_is_restored_from_the_graph_at_start_up(
+    on: Callable[..., Run],
+    steward: dict[str, str],
+    settings: Settings,
+    replicas: tuple[Starlette, Starlette],
+    make_person: MakePerson,
+    graph: Graph,
+    caseworker: dict[str, str],
+) -> None:
+    me = await make_person()
+    await linked(graph, me.id)
+    done = await on(0)(SET, {"name": "social", "enabled": False, "reason": "suspended agreement"}, steward)
+    assert done["data"]["setConnectorEnabled"]["enabled"] is False
+    client = aioredis.Redis.from_url(settings.redis_url or "")
+    await client.hdel(DEFAULT_SWITCH_KEY, "social")  # Redis lost it (flushed, replaced)
+    await client.aclose()
+    third = create_app(replicas[0].state.settings)
+    async with third.router.lifespan_context(third):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=third), base_url="http://hub.test") as http:
+            response = await http.post(
+                "/graphql", json={"query": f'{{ person(id: "{me.id}") {{ {PROFILE} }} }}'}, headers=caseworker
+            )
+    assert codes(response.json()) == ["CONNECTOR_DISABLED"], "the steward's decision outlived Redis"
+
+
+async def test_decisions_about_a_connector_never_decided_are_none(graph: Graph) -> None:
+    from graph.connector_decisions import decisions_for
+
+    assert await decisions_for(graph, [f"never_{secrets.token_hex(4)}"]) == [[]]
