@@ -36,7 +36,7 @@ POLICY = {
 }
 STATUS = (
     "name kind description owner purpose enabled breakerState latencyP50Ms latencyP99Ms errorRate cacheHitRate "
-    "lastSuccessAt lastError changedBy changeReason upstreamCalls"
+    "lastSuccessAt lastError changedBy changeReason upstreamCalls personField"
 )
 PROFILE = "socialProfile { headline provenance { connector stale } }"
 
@@ -184,6 +184,7 @@ async def test_connectors_lists_each_connector_with_its_declaration_and_health(
     assert again["data"]["person"]["socialProfile"]["provenance"]["connector"] == "social"
     found = await status(on(0), steward)
     assert found["kind"] == "social_profile" and found["owner"] == "stewards@example.gov.uk"
+    assert found["personField"] == "socialProfile"
     assert found["purpose"] == "child-maintenance" and found["enabled"] is True
     assert found["breakerState"] == "CLOSED" and found["lastError"] is None
     assert found["latencyP50Ms"] > 0 and found["latencyP99Ms"] >= found["latencyP50Ms"]
