@@ -252,13 +252,20 @@ class DemoSandboxes:
         secret = os.environ.setdefault(DEMO_WEBHOOK_ENV, DEV_WEBHOOK_SECRET)
         hub = f"http://{self.settings.host}:{self.settings.port}/webhooks/bank_payments"
         bank = ["--hub-url", hub, "--webhook-secret", secret, "--push-every", str(DEMO_PUSH_EVERY)]
+        # A little of a real upstream's weather: latency everywhere, and the bank fails one request in 50
+        # (retries absorb it; the steward's `connectors` view shows it in errorRate).
+        bank += ["--latency", "0.05", "--error-rate", "0.02"]
         data = self.settings.data_dir
         try:
             for kind, port, extra in (
                 ("social", DEMO_SOCIAL_PORT, ()),
                 ("payments", DEMO_PAYMENTS_PORT, bank),
                 ("earnings", DEMO_EARNINGS_PORT, ()),
-                ("partner", DEMO_PARTNER_PORT, ("--api-key", DEV_SECRETS["PARTNER_GRAPHQL_TOKEN"])),
+                (
+                    "partner",
+                    DEMO_PARTNER_PORT,
+                    ("--api-key", DEV_SECRETS["PARTNER_GRAPHQL_TOKEN"], "--latency", "0.03"),
+                ),
             ):
                 self._stack.enter_context(DemoSandbox(data, port, kind=kind, extra=extra))
         except BaseException:
