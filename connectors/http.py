@@ -89,6 +89,7 @@ async def request_json(
     headers: Mapping[str, str] | None = None,
     params: Mapping[str, str] | None = None,
     data: Mapping[str, str] | None = None,
+    json: Any = None,
     expected: Collection[int] = (200,),
     not_found: Collection[int] = (),
     max_bytes: int = MAX_BODY_BYTES,
@@ -106,7 +107,9 @@ async def request_json(
     ):
         headers = dict(headers or {})
         propagate.inject(headers)
-        return await _request_json(session, method, url, what, headers, params, data, expected, not_found, max_bytes)
+        return await _request_json(
+            session, method, url, what, headers, params, data, json, expected, not_found, max_bytes
+        )
 
 
 async def _request_json(
@@ -117,6 +120,7 @@ async def _request_json(
     headers: Mapping[str, str] | None,
     params: Mapping[str, str] | None,
     data: Mapping[str, str] | None,
+    json: Any,
     expected: Collection[int],
     not_found: Collection[int],
     max_bytes: int,
@@ -125,9 +129,13 @@ async def _request_json(
         async with session.request(
             method,
             url,
-            headers={"Accept": "application/json", **(headers or {})},
+            headers={
+                "Accept": "application/json",
+                **({"Content-Type": "application/json"} if json is not None else {}),
+                **(headers or {}),
+            },
             params=params,
-            data=data,
+            data=orjson.dumps(json) if json is not None else data,
             allow_redirects=False,
         ) as response:
             status = response.status

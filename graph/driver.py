@@ -243,8 +243,7 @@ class Graph:
 
         return await self._mapped(run())
 
-    @staticmethod
-    async def _mapped(work: Awaitable[T]) -> T:
+    async def _mapped(self, work: Awaitable[T]) -> T:
         """Await `work`, turning driver failures into the graph package's errors."""
         try:
             return await work

@@ -396,7 +396,7 @@ def create_app(settings: Settings) -> Starlette:
             events = RedisEvents(cache)
             await events.start()
             stack.push_async_callback(events.close)
-            registry = await stack.enter_async_context(running_connectors(connector_specs, cache))
+            registry = await stack.enter_async_context(running_connectors(connector_specs, cache, graph))
             await stack.enter_async_context(metrics.pool_sampler(graph, cache))  # issue 10: pool usage gauges
             limiter = RateLimiter(cache, settings.rate_limit_per_minute)
             stack.push_async_callback(limiter.close)  # issue 13: its background sync task
