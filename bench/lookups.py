@@ -5,7 +5,8 @@
 
 For each size the graph is seeded up to that many people (idempotent: a re-run reuses what is there),
 then each lookup runs `--samples` times one after the other (concurrency 1) with keys of people who
-exist, through the repository functions the resolvers call (`graph.person`):
+exist, through the repository functions the resolvers call (`graph.person`), round robin over the kinds
+(so a burst of load from elsewhere hits them alike), beside a trivial `RETURN 1` as the baseline:
 
 * person by id, person by NINO (the `person` / `personByNino` root fields);
 * each search filter the `people` field offers: nino, familyName (whole), familyName prefix (3 letters),
@@ -35,7 +36,7 @@ from bench.caseworker import BenchError, prepare
 from graph.driver import Graph
 from graph.models import PersonFilter
 from graph.person import get_people, get_people_by_nino, search_people
-from graph.views import count_people, sample_people
+from graph.views import count_people, round_trip, sample_people
 from hub.app import connect_graph
 from hub.embedded import EmbeddedError
 from hub.services import running_services
@@ -60,7 +61,13 @@ async def _by_nino(graph: Graph, p: dict[str, Any]) -> object:
     return await get_people_by_nino(graph, [p["nino"]])
 
 
+async def _round_trip(graph: Graph, p: dict[str, Any]) -> object:
+    await round_trip(graph)
+    return None
+
+
 LOOKUPS: dict[str, Lookup] = {
+    "baseline: RETURN 1": _round_trip,
     "person by id": _by_id,
     "person by NINO": _by_nino,
     "search: nino": _search(nino=lambda p: p["nino"]),
@@ -86,16 +93,17 @@ async def measure(graph: Graph, samples: int, console: Console) -> tuple[int, di
     if not keys:
         raise BenchError("no people to look up: is the graph seeded?")
     random.Random(7).shuffle(keys)
-    out = {}
-    for name, lookup in LOOKUPS.items():
+    for lookup in LOOKUPS.values():
         for p in keys[:20]:  # warm-up
             await lookup(graph, p)
-        latencies = []
-        for p in keys:
+    # Round robin over the kinds, so that a burst of load from elsewhere hits every kind alike.
+    latencies: dict[str, list[float]] = {name: [] for name in LOOKUPS}
+    for p in keys:
+        for name, lookup in LOOKUPS.items():
             started = time.perf_counter()
             await lookup(graph, p)
-            latencies.append(time.perf_counter() - started)
-        out[name] = (pct(latencies, 0.5), pct(latencies, 0.99))
+            latencies[name].append(time.perf_counter() - started)
+    out = {name: (pct(values, 0.5), pct(values, 0.99)) for name, values in latencies.items()}
     return people, out
 
 

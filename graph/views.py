@@ -237,3 +237,8 @@ async def sample_people(graph: Graph, n: int, fraction: float = 1.0) -> list[dic
         raise ValueError("n must be positive and fraction in (0, 1]")
     rows = await graph.read_statement(SAMPLE_PEOPLE, {"n": n, "fraction": fraction})
     return [{**r, "dateOfBirth": to_native(r["dateOfBirth"])} for r in rows]
+
+
+async def round_trip(graph: Graph) -> None:
+    """A trivial statement: the cost of one round trip, the baseline lookups are compared with."""
+    await graph.read_statement("RETURN 1 AS ok")
