@@ -276,6 +276,7 @@ class Outcome:
     seconds: float  # time spent in this run
     bad_rows: list[BadRow] = field(default_factory=list)  # this run's, first MAX_KEPT only
     report: Path | None = None
+    already_done: bool = False  # the checkpoint says this file was imported to the end before
 
 
 MAX_KEPT = 1000
@@ -323,6 +324,7 @@ class Importer:
         self.report_path.parent.mkdir(parents=True, exist_ok=True)
         cp = None if self.restart else load_checkpoint(self.checkpoint_path, self.source)
         resumed = None
+        finished_before = cp is not None and cp.phase == "done"
         if cp is None:
             size, head = fingerprint(self.source)
             cp = Checkpoint(file=str(self.source.resolve()), size=size, head=head)
@@ -342,7 +344,7 @@ class Importer:
                 await self._links(cp, report, started)
                 cp.phase = "done"
                 self._save(cp, report, started)
-        return Outcome(cp, resumed, time.perf_counter() - started, self.kept, self.report_path)
+        return Outcome(cp, resumed, time.perf_counter() - started, self.kept, self.report_path, finished_before)
 
     def _save(self, cp: Checkpoint, report: Any, started: float) -> None:
         report.flush()
