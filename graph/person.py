@@ -149,7 +149,10 @@ async def _get_by(graph: Graph, key: str, values: list[str]) -> list[Person | No
 
     if not values:
         return []
-    found = {row["k"]: person_from_row(row["p"]) for row in await graph.read_statement(query, {"values": values})}
+    found = {
+        row["k"]: person_from_row(row["p"])
+        for row in await graph.read_statement(query, {"values": values}, label="person._get_by")
+    }
     return [found.get(v) for v in values]
 
 
@@ -216,7 +219,7 @@ async def search_people(graph: Graph, f: PersonFilter, first: int, after: Cursor
         + " ORDER BY fk, gk, p.id LIMIT $limit"
     )
 
-    rows = await graph.read_statement(query, params)
+    rows = await graph.read_statement(query, params, label="person.search_people")
     has_next = len(rows) > first
     rows = rows[:first]
     return Page(
