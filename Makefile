@@ -31,6 +31,8 @@ test: $(DEV)
 
 bench: $(DEV)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.imports
+	$(BIN)/python -m bench.lookups
 
 lint: $(DEV)
 	$(BIN)/ruff check .
