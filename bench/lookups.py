@@ -2,8 +2,10 @@
 
     python -m bench.lookups [--sizes 10000 100000] [--samples 300] [--data-dir .data/bench-lookups]
     python -m bench.lookups --sizes 10000 100000 1000000        # the 1M point (seeding takes a while)
+    python -m bench.lookups --sizes 1000000 --reuse              # again on the 1M graph already seeded
 
-For each size the graph is seeded up to that many people (idempotent: a re-run reuses what is there),
+For each size the graph is seeded up to that many people, starting from an empty data dir (or, with
+`--reuse`, from what the data dir holds),
 then each lookup runs `--samples` times one after the other (concurrency 1) with keys of people who
 exist, through the repository functions the resolvers call (`graph.person`), round robin over the kinds
 (so a burst of load from elsewhere hits them alike), beside a trivial `RETURN 1` as the baseline:
@@ -112,12 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="default: 10000 100000")
     parser.add_argument("--samples", type=int, default=300, help="lookups of each kind per size (default 300)")
     parser.add_argument("--heap", default="2g", help="embedded graph heap, -Xmx (default 2g)")
-    parser.add_argument("--data-dir", type=Path, default=Path(".data/bench-lookups"))
+    parser.add_argument("--data-dir", type=Path, default=Path(".data/bench-lookups"), help="emptied first")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the data dir's graph (it must not hold more than the first size)"
+    )
     args = parser.parse_args(argv)
     console = Console(highlight=False, width=max(shutil.get_terminal_size().columns, 120))
     sizes = sorted(args.sizes)
     results: list[tuple[int, dict[str, tuple[float, float]]]] = []
     try:
+        if not args.reuse:
+            shutil.rmtree(args.data_dir, ignore_errors=True)
         args.data_dir.mkdir(parents=True, exist_ok=True)
         settings = load_settings(data_dir=args.data_dir, embedded_graph_heap=args.heap)
         with running_services(settings, cache=False) as live:
@@ -127,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 try:
                     for size in sizes:
                         await prepare(graph, size, console)
+                        held = await count_people(graph)
+                        if held > size * 1.01:
+                            raise BenchError(f"the graph holds {held:,} people, more than {size:,}: drop --reuse")
                         results.append(await measure(graph, args.samples, console))
                         console.print(f"measured at {results[-1][0]:,} people")
                 finally:

@@ -12,9 +12,11 @@ One JSON object per line, a person keyed by NINO (the record's unique key):
 * Every row is validated with the rules the API applies (`graph.nino`, `graph.validation`); a bad row is
   never written and never dropped silently: it is reported with its line number (and why) on the console
   and in a report file, and the import goes on.
-* People are written in batches, each in one transaction, with MERGE on the NINO: running the same file
-  again changes nothing, a person already in the graph is left as it is (new claims and addresses are
-  added to them). Ids are derived from the NINO unless the row gives one, so a re-run makes the same ids.
+* People are written in batches, each in one transaction keyed on the NINO (`graph.bulk.import_batch`):
+  the transaction asks which NINOs the graph holds, CREATEs the others at the server's raw write speed
+  and MERGEs onto the ones it holds. Running the same file again changes nothing; a person already in the
+  graph is left as it is (new claims and addresses are added to them). Ids are derived from the NINO
+  unless the row gives one, so a re-run makes the same ids.
 * Household links (`parents`, `partner`) name people by NINO, possibly later in the file, so they are made
   in a second pass once everyone is in; a link to a NINO the graph does not hold is reported like a bad row.
 * A checkpoint (file offset, phase, counts) is written after every committed batch: an interrupted import
@@ -183,14 +185,22 @@ def add_row(batch: ImportBatch, row: PersonRow, now: datetime) -> None:
         "version": 1,
     }
     batch.people.append({"nino": row.nino, "id": person_id_for(row), "props": {**props, "nino": row.nino}})
+    addresses: set[str] = set()
     for a in row.addresses:
         key = f"address:{row.nino}:{a.postcode}:{a.line1}:{a.from_}"
         address_id = str(uuid.uuid5(NAMESPACE, key))
+        if address_id in addresses:  # the same stay listed twice
+            continue
+        addresses.add(address_id)
         address = {"line1": a.line1, "line2": a.line2, "town": a.town, "postcode": a.postcode}
-        batch.addresses.append({"id": address_id, "props": address})
+        batch.addresses.append({"nino": row.nino, "id": address_id, "props": address})
         batch.residences.append({"nino": row.nino, "address": address_id, "from": a.from_, "to": a.to})
+    claims: set[str] = set()
     for c in row.claims:
         claim_id = c.id or str(uuid.uuid5(NAMESPACE, f"claim:{row.nino}:{c.type}:{c.start_date}"))
+        if claim_id in claims:
+            continue
+        claims.add(claim_id)
         claim = {"type": c.type, "status": c.status, "startDate": c.start_date, "amountPence": c.amount_pence}
         batch.claims.append({"nino": row.nino, "id": claim_id, "props": claim})
 
