@@ -31,6 +31,8 @@ Memory is bounded by the batch size: the file is streamed, never held.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import os
 import time
@@ -375,21 +377,48 @@ class Importer:
         report.write(orjson.dumps({"line": line, "error": reason}) + b"\n")
 
     async def _people(self, cp: Checkpoint, report: Any, started: float) -> None:
+        """Validate batch N+1 while batch N is being written: the server and Python work at once.
+
+        One write in flight at most. A batch's bad rows reach the report only when its write is done and
+        just before its checkpoint, so the report never holds rows of a batch the checkpoint does not cover.
+        """
         rows: list[tuple[int, PersonRow]] = []
+        bad: list[tuple[int, str]] = []
         end = (cp.offset, cp.line)
-        for line, offset, raw in _lines(self.source, cp.offset, cp.line):
-            try:
-                rows.append((line, parse_row(raw)))
-            except ValueError as exc:
-                self._bad(report, line, str(exc), cp)
-            end = (offset, line)
-            if len(rows) >= self.batch_size:
-                await self._write(rows, cp, report)
-                cp.offset, cp.line = end
-                self._save(cp, report, started)
-                rows = []
+        in_flight: tuple[asyncio.Task[None], tuple[int, int], list[tuple[int, str]]] | None = None
+
+        async def finish(flight: tuple[asyncio.Task[None], tuple[int, int], list[tuple[int, str]]]) -> None:
+            task, upto, its_bad = flight
+            await task
+            for line, reason in its_bad:
+                self._bad(report, line, reason, cp)
+            cp.offset, cp.line = upto
+            self._save(cp, report, started)
+
+        try:
+            for line, offset, raw in _lines(self.source, cp.offset, cp.line):
+                try:
+                    rows.append((line, parse_row(raw)))
+                except ValueError as exc:
+                    bad.append((line, str(exc)))
+                end = (offset, line)
+                if len(rows) >= self.batch_size:
+                    if in_flight is not None:
+                        await finish(in_flight)
+                    in_flight = (asyncio.create_task(self._write(rows, cp, report)), end, bad)
+                    rows, bad = [], []
+            if in_flight is not None:
+                await finish(in_flight)
+                in_flight = None
+        finally:
+            if in_flight is not None and not in_flight[0].done():
+                in_flight[0].cancel()
+                with contextlib.suppress(BaseException):
+                    await in_flight[0]
         if rows:
             await self._write(rows, cp, report)
+        for line, reason in bad:
+            self._bad(report, line, reason, cp)
         cp.offset, cp.line = end
 
     async def _write(self, rows: list[tuple[int, PersonRow]], cp: Checkpoint, report: Any) -> None:
