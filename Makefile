@@ -40,6 +40,8 @@ test: $(DEV) haproxy
 
 bench: $(DEV)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.imports
+	$(BIN)/python -m bench.lookups
 
 lint: $(DEV)
 	$(BIN)/ruff check .

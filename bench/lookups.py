@@ -2,10 +2,13 @@
 
     python -m bench.lookups [--sizes 10000 100000] [--samples 300] [--data-dir .data/bench-lookups]
     python -m bench.lookups --sizes 10000 100000 1000000        # the 1M point (seeding takes a while)
+    python -m bench.lookups --sizes 1000000 --reuse              # again on the 1M graph already seeded
 
-For each size the graph is seeded up to that many people (idempotent: a re-run reuses what is there),
+For each size the graph is seeded up to that many people, starting from an empty data dir (or, with
+`--reuse`, from what the data dir holds),
 then each lookup runs `--samples` times one after the other (concurrency 1) with keys of people who
-exist, through the repository functions the resolvers call (`graph.person`):
+exist, through the repository functions the resolvers call (`graph.person`), round robin over the kinds
+(so a burst of load from elsewhere hits them alike), beside a trivial `RETURN 1` as the baseline:
 
 * person by id, person by NINO (the `person` / `personByNino` root fields);
 * each search filter the `people` field offers: nino, familyName (whole), familyName prefix (3 letters),
@@ -35,7 +38,7 @@ from bench.caseworker import BenchError, prepare
 from graph.driver import Graph
 from graph.models import PersonFilter
 from graph.person import get_people, get_people_by_nino, search_people
-from graph.views import count_people, sample_people
+from graph.views import count_people, round_trip, sample_people
 from hub.app import connect_graph
 from hub.embedded import EmbeddedError
 from hub.services import running_services
@@ -60,7 +63,13 @@ async def _by_nino(graph: Graph, p: dict[str, Any]) -> object:
     return await get_people_by_nino(graph, [p["nino"]])
 
 
+async def _round_trip(graph: Graph, p: dict[str, Any]) -> object:
+    await round_trip(graph)
+    return None
+
+
 LOOKUPS: dict[str, Lookup] = {
+    "baseline: RETURN 1": _round_trip,
     "person by id": _by_id,
     "person by NINO": _by_nino,
     "search: nino": _search(nino=lambda p: p["nino"]),
@@ -86,16 +95,17 @@ async def measure(graph: Graph, samples: int, console: Console) -> tuple[int, di
     if not keys:
         raise BenchError("no people to look up: is the graph seeded?")
     random.Random(7).shuffle(keys)
-    out = {}
-    for name, lookup in LOOKUPS.items():
+    for lookup in LOOKUPS.values():
         for p in keys[:20]:  # warm-up
             await lookup(graph, p)
-        latencies = []
-        for p in keys:
+    # Round robin over the kinds, so that a burst of load from elsewhere hits every kind alike.
+    latencies: dict[str, list[float]] = {name: [] for name in LOOKUPS}
+    for p in keys:
+        for name, lookup in LOOKUPS.items():
             started = time.perf_counter()
             await lookup(graph, p)
-            latencies.append(time.perf_counter() - started)
-        out[name] = (pct(latencies, 0.5), pct(latencies, 0.99))
+            latencies[name].append(time.perf_counter() - started)
+    out = {name: (pct(values, 0.5), pct(values, 0.99)) for name, values in latencies.items()}
     return people, out
 
 
@@ -104,12 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="default: 10000 100000")
     parser.add_argument("--samples", type=int, default=300, help="lookups of each kind per size (default 300)")
     parser.add_argument("--heap", default="2g", help="embedded graph heap, -Xmx (default 2g)")
-    parser.add_argument("--data-dir", type=Path, default=Path(".data/bench-lookups"))
+    parser.add_argument("--data-dir", type=Path, default=Path(".data/bench-lookups"), help="emptied first")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the data dir's graph (it must not hold more than the first size)"
+    )
     args = parser.parse_args(argv)
     console = Console(highlight=False, width=max(shutil.get_terminal_size().columns, 120))
     sizes = sorted(args.sizes)
     results: list[tuple[int, dict[str, tuple[float, float]]]] = []
     try:
+        if not args.reuse:
+            shutil.rmtree(args.data_dir, ignore_errors=True)
         args.data_dir.mkdir(parents=True, exist_ok=True)
         settings = load_settings(data_dir=args.data_dir, embedded_graph_heap=args.heap)
         with running_services(settings, cache=False) as live:
@@ -119,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 try:
                     for size in sizes:
                         await prepare(graph, size, console)
+                        held = await count_people(graph)
+                        if held > size * 1.01:
+                            raise BenchError(f"the graph holds {held:,} people, more than {size:,}: drop --reuse")
                         results.append(await measure(graph, args.samples, console))
                         console.print(f"measured at {results[-1][0]:,} people")
                 finally:

@@ -93,10 +93,33 @@ def new_event(
     }
 
 
-async def append_events(graph: Graph, chain: str, events: Sequence[dict[str, Any]]) -> None:
-    """Append `events` to `chain` in one transaction (all or none)."""
+def _chained(chain: str, events: Sequence[dict[str, Any]], seq: int, prev: str) -> tuple[list[dict[str, Any]], str]:
+    """Rows for `events` appended after (`seq`, `prev`): sequence numbers and hashes; and the new head."""
+    rows = []
+    for event in events:
+        seq += 1
+        props = {**event, "chain": chain, "seq": seq, "prevHash": prev}
+        props["hash"] = prev = event_hash(prev, props)
+        reads = [{"person": p, "fields": f} for p, f in orjson.loads(event["reads"])]
+        rows.append({"props": props, "reads": reads})
+    return rows, prev
 
-    async def work(tx: Tx) -> None:
+
+_CREATE_EVENTS = (
+    "WITH c UNWIND $rows AS row CREATE (e:AccessEvent) SET e = row.props "
+    "WITH e, row UNWIND row.reads AS r MATCH (p:Person {id: r.person}) "
+    "CREATE (e)-[:ACCESSED {fields: r.fields}]->(p)"
+)
+
+
+class ChainMoved(Exception):
+    """The chain's head is not where this writer last left it (another writer appended)."""
+
+
+async def append_events(graph: Graph, chain: str, events: Sequence[dict[str, Any]]) -> tuple[int, str]:
+    """Append `events` to `chain` in one transaction (all or none); returns the new (seq, head hash)."""
+
+    async def work(tx: Tx) -> tuple[int, str]:
         # Write first: bumping seq takes the row lock, so a second writer on this chain would queue here.
         head = await tx.fetch_one(
             "MATCH (c:AuditChain {id: $chain}) SET c.seq = c.seq + $n RETURN c.seq - $n AS seq, c.head AS head",
@@ -104,23 +127,41 @@ async def append_events(graph: Graph, chain: str, events: Sequence[dict[str, Any
         )
         if head is None:
             raise RuntimeError(f"audit chain {chain} does not exist")
-        prev, seq = head["head"], head["seq"]
-        rows = []
-        for event in events:
-            seq += 1
-            props = {**event, "chain": chain, "seq": seq, "prevHash": prev}
-            props["hash"] = prev = event_hash(prev, props)
-            reads = [{"person": p, "fields": f} for p, f in orjson.loads(event["reads"])]
-            rows.append({"props": props, "reads": reads})
+        rows, new_head = _chained(chain, events, head["seq"], head["head"])
         await tx.fetch(
-            "MATCH (c:AuditChain {id: $chain}) SET c.head = $head "
-            "WITH c UNWIND $rows AS row CREATE (e:AccessEvent) SET e = row.props "
-            "WITH e, row UNWIND row.reads AS r MATCH (p:Person {id: r.person}) "
-            "CREATE (e)-[:ACCESSED {fields: r.fields}]->(p)",
-            {"chain": chain, "head": prev, "rows": rows},
+            f"MATCH (c:AuditChain {{id: $chain}}) SET c.head = $head {_CREATE_EVENTS}",
+            {"chain": chain, "head": new_head, "rows": rows},
         )
+        return head["seq"] + len(events), new_head
 
-    await graph.write(work)
+    return await graph.write(work)
+
+
+async def append_events_after(
+    graph: Graph, chain: str, events: Sequence[dict[str, Any]], seq: int, head: str
+) -> tuple[int, str]:
+    """`append_events` in ONE statement, for a writer that knows where it left the chain (`seq`, `head`).
+
+    Write first, then check (shared PLATFORM.md): the seq bump takes the row lock, and the statement
+    goes on only if the chain was at `seq`; otherwise nothing is returned, the transaction is rolled
+    back and `ChainMoved` raised, and the caller appends with `append_events` (which reads the head).
+    The chain can never fork either way. Also raised if a person read no longer exists (the edges
+    the statement counts would be fewer); `append_events` then records the event without them.
+    """
+    rows, new_head = _chained(chain, events, seq, head)
+    edges = sum(len(r["reads"]) for r in rows)
+
+    async def work(tx: Tx) -> tuple[int, str]:
+        found = await tx.fetch_one(
+            "MATCH (c:AuditChain {id: $chain}) SET c.seq = c.seq + $n WITH c WHERE c.seq = $expected "
+            f"SET c.head = $head {_CREATE_EVENTS} RETURN count(*) AS edges",
+            {"chain": chain, "n": len(events), "expected": seq + len(events), "head": new_head, "rows": rows},
+        )
+        if not found or found["edges"] != edges:
+            raise ChainMoved(chain)  # rolls the transaction back
+        return seq + len(events), new_head
+
+    return await graph.write(work)
 
 
 async def record_access(
@@ -149,6 +190,8 @@ class AuditTrail:
         self.chain = chain or f"hub-{uuid.uuid4()}"
         self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[str]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # Where this writer left its chain: lets the next append be one statement (append_events_after).
+        self._head: tuple[int, str] | None = None
 
     async def start(self) -> None:
         await ensure_chain(self.graph, self.chain)
@@ -175,7 +218,7 @@ class AuditTrail:
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                await append_events(self.graph, self.chain, [event for event, _ in batch])
+                await self._append([event for event, _ in batch])
             except Exception as exc:  # every waiting request learns its record was not written
                 for _, future in batch:
                     if not future.done():
@@ -184,6 +227,16 @@ class AuditTrail:
                 for event, future in batch:
                     if not future.done():
                         future.set_result(str(event["id"]))
+
+    async def _append(self, events: list[dict[str, Any]]) -> None:
+        if self._head is not None:
+            try:
+                self._head = await append_events_after(self.graph, self.chain, events, *self._head)
+                return
+            except ChainMoved:
+                pass
+        self._head = None  # unknown until the locked read-then-append below succeeds
+        self._head = await append_events(self.graph, self.chain, events)
 
 
 def _entry(row: dict[str, object]) -> AccessEntry:

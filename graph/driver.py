@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -26,6 +26,7 @@ from neo4j.exceptions import (
     AuthError,
     ClientError,
     DriverError,
+    Neo4jError,
     ServiceUnavailable,
     SessionExpired,
     TransientError,
@@ -125,6 +126,7 @@ class Graph:
         self._factory = factory
         self._renewed = time.monotonic()
         self._retired: set[asyncio.Task[None]] = set()
+        self.max_retry_time = 5.0  # seconds, as the driver's managed transactions (set by `connect`)
 
     @classmethod
     def connect(
@@ -150,7 +152,9 @@ class Graph:
                 keep_alive=True,
             )
 
-        return cls(factory(), database or None, factory)
+        graph = cls(factory(), database or None, factory)
+        graph.max_retry_time = max_transaction_retry_time
+        return graph
 
     async def close(self) -> None:
         for task in list(self._retired):
@@ -206,33 +210,52 @@ class Graph:
             if instrument is not None:
                 instrument.finished(function, sent, time.perf_counter() - started)
 
-    async def read_statement(self, query: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    async def read_statement(
+        self, query: str, params: Mapping[str, Any] | None = None, *, label: str = "read_statement"
+    ) -> list[dict[str, Any]]:
         """One read-only statement in an auto-commit transaction: one round trip, where a managed
         transaction adds a COMMIT round trip (about 7% of the hub's CPU per request under load, measured
         with py-spy). For single statements that read only (nothing to roll back); the session is a READ
-        session, so a Neo4j cluster routes it to a follower or read replica. No transient-error retries:
-        a single read has no deadlock to retry, and an outage fails fast as GRAPH_UNAVAILABLE."""
+        session, so a Neo4j cluster routes it to a follower or read replica. Retryable failures are retried
+        for `max_retry_time`, as a managed transaction would; then GRAPH_UNAVAILABLE / GRAPH_BUSY.
+        `label` names the caller in metrics, as `work_label` does for transaction functions."""
         stats = self.stats
         instrument = self.instrument
         started = time.perf_counter()
-        function = "read_statement"
         if instrument is not None:
-            caller = sys._getframe(1)  # labelled by the repository function that sent it, like transactions
-            function = f"{caller.f_globals.get('__name__', '').removeprefix('graph.')}.{caller.f_code.co_name}"
             instrument.started()
         stats.transactions += 1
         stats.round_trips += 1
 
-        async def run() -> list[dict[str, Any]]:
+        async def once() -> list[dict[str, Any]]:
             async with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
                 result = await session.run(query, params or {})
                 return [record.data() async for record in result]
+
+        async def run() -> list[dict[str, Any]]:
+            # What a managed transaction would retry (a connection refused or dropped under a burst, a
+            # transient error) is retried here too, with jittered backoff, for as long as it would be:
+            # a read changes nothing, so running it again is always safe.
+            # At least one retry, even past the budget: a burst of requests opening connections at once
+            # can make a connect time out (measured: 100 concurrent requests with a 1 s connect timeout),
+            # and by the retry the pool holds the connections the burst opened.
+            deadline = time.monotonic() + self.max_retry_time
+            delay, attempt = 0.02, 0
+            while True:
+                try:
+                    return await once()
+                except (Neo4jError, DriverError) as exc:
+                    attempt += 1
+                    if not exc.is_retryable() or (attempt > 1 and time.monotonic() + delay > deadline):
+                        raise
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 1.0)
 
         try:
             return await self._mapped(run())
         finally:
             if instrument is not None:
-                instrument.finished(function, 1, time.perf_counter() - started)
+                instrument.finished(label, 1, time.perf_counter() - started)
 
     async def _session_run(self, tx_fn: Callable[[AsyncManagedTransaction], Awaitable[T]], write: bool) -> T:
         async def run() -> T:

@@ -150,13 +150,13 @@ async def _get_by(graph: Graph, key: str, values: list[str]) -> list[Person | No
     # `key` is one of two literals chosen above, never caller input.
     query = f"UNWIND $values AS v MATCH (p:Person {{{key}: v}}) RETURN v AS k, p {PERSON_PROJECTION} AS p"
 
-    async def work(tx: Tx) -> list[Person | None]:
-        found = {row["k"]: person_from_row(row["p"]) for row in await tx.fetch(query, {"values": values})}
-        return [found.get(v) for v in values]
-
     if not values:
         return []
-    return await graph.read(work)
+    found = {
+        row["k"]: person_from_row(row["p"])
+        for row in await graph.read_statement(query, {"values": values}, label="person._get_by")
+    }
+    return [found.get(v) for v in values]
 
 
 Cursor = tuple[str, str, str]
@@ -222,14 +222,11 @@ async def search_people(graph: Graph, f: PersonFilter, first: int, after: Cursor
         + " ORDER BY fk, gk, p.id LIMIT $limit"
     )
 
-    async def work(tx: Tx) -> Page:
-        rows = await tx.fetch(query, params)
-        has_next = len(rows) > first
-        rows = rows[:first]
-        return Page(
-            items=[person_from_row(r["p"]) for r in rows],
-            has_next=has_next,
-            cursors=[(r["fk"], r["gk"], r["p"]["id"]) for r in rows],
-        )
-
-    return await graph.read(work)
+    rows = await graph.read_statement(query, params, label="person.search_people")
+    has_next = len(rows) > first
+    rows = rows[:first]
+    return Page(
+        items=[person_from_row(r["p"]) for r in rows],
+        has_next=has_next,
+        cursors=[(r["fk"], r["gk"], r["p"]["id"]) for r in rows],
+    )

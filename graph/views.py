@@ -87,7 +87,10 @@ async def caseworker_views(graph: Graph, ids: Sequence[str]) -> list[dict[str, A
     if not keys:
         return []
 
-    found = {row["k"]: _view(row["v"]) for row in await graph.read_statement(CASEWORKER_VIEW, {"ids": keys})}
+    found = {
+        row["k"]: _view(row["v"])
+        for row in await graph.read_statement(CASEWORKER_VIEW, {"ids": keys}, label="views.caseworker_views")
+    }
     return [found.get(k) for k in keys]
 
 
@@ -213,7 +216,8 @@ async def household_trees(
     if not wanted:
         return []
     found: dict[str, HouseholdTree] = {}
-    for row in await graph.read_statement(household_tree_statement(shape, key), {"keys": wanted}):
+    statement = household_tree_statement(shape, key)
+    for row in await graph.read_statement(statement, {"keys": wanted}, label="views.household_trees"):
         households: dict[str, Household] = {}
         _collect(row["v"], shape, households)
         found[row["k"]] = HouseholdTree(person=person_from_row(row["v"]), households=households)
@@ -235,5 +239,10 @@ async def sample_people(graph: Graph, n: int, fraction: float = 1.0) -> list[dic
     a streaming label scan keeping each person with probability `fraction` (0-1]."""
     if n < 1 or not 0 < fraction <= 1:
         raise ValueError("n must be positive and fraction in (0, 1]")
-    rows = await graph.read_statement(SAMPLE_PEOPLE, {"n": n, "fraction": fraction})
+    rows = await graph.read_statement(SAMPLE_PEOPLE, {"n": n, "fraction": fraction}, label="views.sample_people")
     return [{**r, "dateOfBirth": to_native(r["dateOfBirth"])} for r in rows]
+
+
+async def round_trip(graph: Graph) -> None:
+    """A trivial statement: the cost of one round trip, the baseline lookups are compared with."""
+    await graph.read_statement("RETURN 1 AS ok", label="views.round_trip")

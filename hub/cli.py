@@ -659,6 +659,8 @@ def import_command(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     cp = outcome.checkpoint
+    if outcome.already_done:
+        out.print(f"{file} was imported before (checkpoint {checkpoint_path}); --restart imports it again")
     if outcome.resumed_at_line is not None:
         out.print(f"resumed after line {outcome.resumed_at_line:,}")
     for bad in outcome.bad_rows[:20]:

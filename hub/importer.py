@@ -12,9 +12,11 @@ One JSON object per line, a person keyed by NINO (the record's unique key):
 * Every row is validated with the rules the API applies (`graph.nino`, `graph.validation`); a bad row is
   never written and never dropped silently: it is reported with its line number (and why) on the console
   and in a report file, and the import goes on.
-* People are written in batches, each in one transaction, with MERGE on the NINO: running the same file
-  again changes nothing, a person already in the graph is left as it is (new claims and addresses are
-  added to them). Ids are derived from the NINO unless the row gives one, so a re-run makes the same ids.
+* People are written in batches, each in one transaction keyed on the NINO (`graph.bulk.import_batch`):
+  the transaction asks which NINOs the graph holds, CREATEs the others at the server's raw write speed
+  and MERGEs onto the ones it holds. Running the same file again changes nothing; a person already in the
+  graph is left as it is (new claims and addresses are added to them). Ids are derived from the NINO
+  unless the row gives one, so a re-run makes the same ids.
 * Household links (`parents`, `partner`) name people by NINO, possibly later in the file, so they are made
   in a second pass once everyone is in; a link to a NINO the graph does not hold is reported like a bad row.
 * A checkpoint (file offset, phase, counts) is written after every committed batch: an interrupted import
@@ -29,6 +31,8 @@ Memory is bounded by the batch size: the file is streamed, never held.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import os
 import time
@@ -183,14 +187,22 @@ def add_row(batch: ImportBatch, row: PersonRow, now: datetime) -> None:
         "version": 1,
     }
     batch.people.append({"nino": row.nino, "id": person_id_for(row), "props": {**props, "nino": row.nino}})
+    addresses: set[str] = set()
     for a in row.addresses:
         key = f"address:{row.nino}:{a.postcode}:{a.line1}:{a.from_}"
         address_id = str(uuid.uuid5(NAMESPACE, key))
+        if address_id in addresses:  # the same stay listed twice
+            continue
+        addresses.add(address_id)
         address = {"line1": a.line1, "line2": a.line2, "town": a.town, "postcode": a.postcode}
-        batch.addresses.append({"id": address_id, "props": address})
+        batch.addresses.append({"nino": row.nino, "id": address_id, "props": address})
         batch.residences.append({"nino": row.nino, "address": address_id, "from": a.from_, "to": a.to})
+    claims: set[str] = set()
     for c in row.claims:
         claim_id = c.id or str(uuid.uuid5(NAMESPACE, f"claim:{row.nino}:{c.type}:{c.start_date}"))
+        if claim_id in claims:
+            continue
+        claims.add(claim_id)
         claim = {"type": c.type, "status": c.status, "startDate": c.start_date, "amountPence": c.amount_pence}
         batch.claims.append({"nino": row.nino, "id": claim_id, "props": claim})
 
@@ -276,6 +288,7 @@ class Outcome:
     seconds: float  # time spent in this run
     bad_rows: list[BadRow] = field(default_factory=list)  # this run's, first MAX_KEPT only
     report: Path | None = None
+    already_done: bool = False  # the checkpoint says this file was imported to the end before
 
 
 MAX_KEPT = 1000
@@ -323,6 +336,7 @@ class Importer:
         self.report_path.parent.mkdir(parents=True, exist_ok=True)
         cp = None if self.restart else load_checkpoint(self.checkpoint_path, self.source)
         resumed = None
+        finished_before = cp is not None and cp.phase == "done"
         if cp is None:
             size, head = fingerprint(self.source)
             cp = Checkpoint(file=str(self.source.resolve()), size=size, head=head)
@@ -342,7 +356,7 @@ class Importer:
                 await self._links(cp, report, started)
                 cp.phase = "done"
                 self._save(cp, report, started)
-        return Outcome(cp, resumed, time.perf_counter() - started, self.kept, self.report_path)
+        return Outcome(cp, resumed, time.perf_counter() - started, self.kept, self.report_path, finished_before)
 
     def _save(self, cp: Checkpoint, report: Any, started: float) -> None:
         report.flush()
@@ -363,21 +377,48 @@ class Importer:
         report.write(orjson.dumps({"line": line, "error": reason}) + b"\n")
 
     async def _people(self, cp: Checkpoint, report: Any, started: float) -> None:
+        """Validate batch N+1 while batch N is being written: the server and Python work at once.
+
+        One write in flight at most. A batch's bad rows reach the report only when its write is done and
+        just before its checkpoint, so the report never holds rows of a batch the checkpoint does not cover.
+        """
         rows: list[tuple[int, PersonRow]] = []
+        bad: list[tuple[int, str]] = []
         end = (cp.offset, cp.line)
-        for line, offset, raw in _lines(self.source, cp.offset, cp.line):
-            try:
-                rows.append((line, parse_row(raw)))
-            except ValueError as exc:
-                self._bad(report, line, str(exc), cp)
-            end = (offset, line)
-            if len(rows) >= self.batch_size:
-                await self._write(rows, cp, report)
-                cp.offset, cp.line = end
-                self._save(cp, report, started)
-                rows = []
+        in_flight: tuple[asyncio.Task[None], tuple[int, int], list[tuple[int, str]]] | None = None
+
+        async def finish(flight: tuple[asyncio.Task[None], tuple[int, int], list[tuple[int, str]]]) -> None:
+            task, upto, its_bad = flight
+            await task
+            for line, reason in its_bad:
+                self._bad(report, line, reason, cp)
+            cp.offset, cp.line = upto
+            self._save(cp, report, started)
+
+        try:
+            for line, offset, raw in _lines(self.source, cp.offset, cp.line):
+                try:
+                    rows.append((line, parse_row(raw)))
+                except ValueError as exc:
+                    bad.append((line, str(exc)))
+                end = (offset, line)
+                if len(rows) >= self.batch_size:
+                    if in_flight is not None:
+                        await finish(in_flight)
+                    in_flight = (asyncio.create_task(self._write(rows, cp, report)), end, bad)
+                    rows, bad = [], []
+            if in_flight is not None:
+                await finish(in_flight)
+                in_flight = None
+        finally:
+            if in_flight is not None and not in_flight[0].done():
+                in_flight[0].cancel()
+                with contextlib.suppress(BaseException):
+                    await in_flight[0]
         if rows:
             await self._write(rows, cp, report)
+        for line, reason in bad:
+            self._bad(report, line, reason, cp)
         cp.offset, cp.line = end
 
     async def _write(self, rows: list[tuple[int, PersonRow]], cp: Checkpoint, report: Any) -> None:

@@ -82,16 +82,33 @@ def shape_of(
     return HouseholdShape(**nested) if fetch else None
 
 
-def root_shape(info: Info) -> HouseholdShape | None:
-    """The shape of the selection under this (root) field, cached per document node."""
+def connection_shape(
+    selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
+) -> HouseholdShape | None:
+    """The households a selection on a PersonConnection reads through `nodes` and `edges { node }`."""
+    shape = None
+    for node in _fields(selection_set, fragments, frozenset()):
+        if node.name.value == "nodes":
+            shape = _merge(shape, shape_of(node.selection_set, fragments))
+        elif node.name.value == "edges":
+            for inner in _fields(node.selection_set, fragments, frozenset()):
+                if inner.name.value == "node":
+                    shape = _merge(shape, shape_of(inner.selection_set, fragments))
+    return shape
+
+
+def root_shape(info: Info, connection: bool = False) -> HouseholdShape | None:
+    """The shape of the selection under this root field (returning a Person, or with `connection` a
+    PersonConnection), cached per document node."""
     raw = info._raw_info
     node = raw.field_nodes[0]
     cached = _shapes.get(id(node))
     if cached is not None and cached[0] is node:
         return cached[1]
+    of = connection_shape if connection else shape_of
     shape = None
     for field_node in raw.field_nodes:  # the same response key asked twice: both selections count
-        shape = _merge(shape, shape_of(field_node.selection_set, raw.fragments))
+        shape = _merge(shape, of(field_node.selection_set, raw.fragments))
     if len(_shapes) >= _CACHE_LIMIT:
         _shapes.clear()
     _shapes[id(node)] = (node, shape)

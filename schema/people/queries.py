@@ -125,6 +125,12 @@ class PeopleQuery:
         ]
         for p in page.items:
             info.context.loaders.person.prime(p.id, p)
+        shape = root_shape(info, connection=True)
+        if shape is not None and page.items:
+            # The page's households, and those nested below them, in one more statement.
+            for tree in await info.context.loaders.tree(shape).load_many([p.id for p in page.items]):
+                if tree is not None:
+                    prime(info, tree)
         return PersonConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),

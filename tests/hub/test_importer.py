@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from conftest import MakePerson
 from support import random_nino, unique_family
 
 from graph.driver import Graph, Tx
@@ -116,6 +117,25 @@ async def test_bad_rows_are_reported_by_line_and_never_written(graph: Graph, tmp
     }
 
 
+async def test_a_row_conflicting_with_a_stored_record_is_refused_alone(
+    graph: Graph, tmp_path: Path, make_person: MakePerson
+) -> None:
+    family = unique_family()
+    stored = await make_person(family_name=family)
+    rows = [
+        person(random_nino(), family, "Before"),
+        person(random_nino(), family, "Thief", id=stored.id),  # another NINO under a stored person's id
+        person(random_nino(), family, "After"),
+    ]
+    source = write_lines(tmp_path / "people.jsonl", rows)
+    outcome = await importer(graph, source, tmp_path, batch_size=10).run()
+    assert [(b.line, b.reason) for b in outcome.bad_rows] == [
+        (2, "conflicts with a stored record (its id belongs to another person)")
+    ]
+    assert (outcome.checkpoint.rows, outcome.checkpoint.created) == (2, 2)
+    assert (await state(graph, family))["people"] == 3  # the stored one and the two good rows
+
+
 async def test_a_rerun_changes_nothing(graph: Graph, tmp_path: Path) -> None:
     family = unique_family()
     source = write_lines(tmp_path / "people.jsonl", household(family) + household(family))
@@ -130,7 +150,7 @@ async def test_a_rerun_changes_nothing(graph: Graph, tmp_path: Path) -> None:
     )
     # A finished import run again without --restart does nothing at all.
     done = await importer(graph, source, tmp_path).run()
-    assert done.resumed_at_line is None and done.checkpoint.phase == "done"
+    assert done.resumed_at_line is None and done.already_done and not again.already_done
     assert await state(graph, family) == before
 
 

@@ -36,7 +36,7 @@ async def test_metrics_move_with_traffic(client: httpx.AsyncClient, gql: Gql, ma
         before, "hub_graphql_requests_total", operation="anonymous", outcome="ok"
     )
     assert sample(after, "hub_graphql_errors_total", code="BAD_USER_INPUT") >= 1
-    # person(id) with its household is one look-ahead statement, labelled by the repository function
+    # The person and the households its selection reads come in one statement (schema.people.lookahead).
     assert sample(after, "hub_cypher_round_trips_total", function="views.household_trees") > sample(
         before, "hub_cypher_round_trips_total", function="views.household_trees"
     )

@@ -19,7 +19,7 @@ from graph.models import Person, RelationshipKind
 from graph.views import HouseholdShape, caseworker_views
 from schema.people.lookahead import shape_of
 
-AUDIT_WRITE_TRIPS = 2  # as in test_household: lock the chain head, append the event
+AUDIT_WRITE_TRIPS = 1  # one statement, once the app's audit writer knows its chain's head (see `counted`)
 
 CASEWORKER = """query($id: ID!) { person(id: $id) {
   id nino givenName familyName dateOfBirth
@@ -70,6 +70,7 @@ def _json(value: Any) -> Any:
 
 
 async def counted(graph: Graph, gql: Gql, query: str, variables: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    await gql(query, variables)  # the first audit write of a process also reads its chain's head
     before = graph.stats.round_trips
     body = await gql(query, variables)
     return body, graph.stats.round_trips - before
@@ -126,6 +127,7 @@ async def test_policy_still_decides_each_field_of_a_prefetched_tree(
     await link_identity(graph, h["mum"].id, "govuk-one-login", subject, method="test", linked_by="test")
     headers = {"authorization": f"Bearer {token(None, subject=subject, vot='Cl.Cm.P2')}"}
     query = "{ me { claims { id } children { givenName nino claims { id } } } }"
+    await gql(query, headers=headers)  # the first audit write of a process also reads its chain's head
     before = graph.stats.round_trips
     body = await gql(query, headers=headers)
     me = body["data"]["me"]
