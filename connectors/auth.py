@@ -15,11 +15,12 @@ from typing import Protocol
 from urllib.parse import quote_plus
 
 import aiohttp
+from yarl import URL
 
 from connectors.errors import AuthFailed, BadResponse
-from connectors.http import request_json
+from connectors.http import JsonResponse, request_json
 
-__all__ = ["Auth", "BasicAuth", "HeaderAuth", "NoAuth", "OAuth2ClientCredentials"]
+__all__ = ["Auth", "BasicAuth", "HeaderAuth", "NoAuth", "OAuth2ClientCredentials", "authorised_json"]
 
 
 class Auth(Protocol):
@@ -154,3 +155,26 @@ class OAuth2ClientCredentials:
         self._token = token
         self._expires_at = self._clock() + lifetime - margin
         self.tokens_fetched += 1
+
+
+async def authorised_json(
+    session: aiohttp.ClientSession,
+    auth: Auth,
+    url: str | URL,
+    *,
+    what: str,
+    params: Mapping[str, str] | None = None,
+    not_found: tuple[int, ...] = (404,),
+) -> JsonResponse:
+    """GET with the auth's headers; on a 401, a refreshable auth drops that token and the call is made once more."""
+    for attempt in (1, 2):
+        headers = await auth.headers()
+        try:
+            return await request_json(
+                session, "GET", url, what=what, headers=headers, params=params, not_found=not_found
+            )
+        except AuthFailed as exc:
+            if exc.status != 401 or attempt == 2 or not auth.refreshable:
+                raise
+            auth.invalidate(headers)
+    raise AssertionError("unreachable")

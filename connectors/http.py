@@ -88,6 +88,7 @@ async def request_json(
     headers: Mapping[str, str] | None = None,
     params: Mapping[str, str] | None = None,
     data: Mapping[str, str] | None = None,
+    json: Any = None,
     expected: Collection[int] = (200,),
     not_found: Collection[int] = (),
     max_bytes: int = MAX_BODY_BYTES,
@@ -100,9 +101,13 @@ async def request_json(
         async with session.request(
             method,
             url,
-            headers={"Accept": "application/json", **(headers or {})},
+            headers={
+                "Accept": "application/json",
+                **({"Content-Type": "application/json"} if json is not None else {}),
+                **(headers or {}),
+            },
             params=params,
-            data=data,
+            data=orjson.dumps(json) if json is not None else data,
             allow_redirects=False,
         ) as response:
             status = response.status

@@ -51,6 +51,9 @@ ENTRY_POINT_GROUP = "citizen_hub.connectors"
 BUILTIN_KINDS: Mapping[str, str] = {
     "social_profile": "connectors.kinds.social_profile:SocialProfileConnector",
     "rest": "connectors.kinds.rest:RestConnector",
+    "payments_feed": "connectors.kinds.payments_feed:PaymentsFeedConnector",
+    "earnings_feed": "connectors.kinds.earnings_feed:EarningsFeedConnector",
+    "graphql": "connectors.kinds.graphql:GraphQLConnector",
 }
 _SUFFIXES = (".yaml", ".yml")
 

@@ -46,7 +46,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # The sandbox's own defaults (`python -m connectors.sandbox`): never valid against a real upstream.
-DEV_SECRETS: Mapping[str, str] = {"SOCIAL_CLIENT_ID": "sandbox-client", "SOCIAL_CLIENT_SECRET": "sandbox-secret"}
+DEV_SECRETS: Mapping[str, str] = {
+    "SOCIAL_CLIENT_ID": "sandbox-client",
+    "SOCIAL_CLIENT_SECRET": "sandbox-secret",
+    "PAYMENTS_CLIENT_ID": "sandbox-client",
+    "PAYMENTS_CLIENT_SECRET": "sandbox-secret",
+    "EARNINGS_API_KEY": "sandbox-api-key",
+}
 DEMO_SOCIAL_PORT = 8101  # config/connectors/social.yaml points here
 DEMO_LINKED_PEOPLE = 25
 DEMO_SEED = 42  # `hub serve --demo` seeds with this

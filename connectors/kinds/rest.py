@@ -41,7 +41,19 @@ from connectors.contract import Connector, ConnectorConfig, EnvSecret, MatchKey,
 from connectors.errors import BadResponse
 from connectors.http import request_json
 
-__all__ = ["FIELD_TYPES", "FieldSpec", "RestConnector", "RestSettings", "parse_path", "resolve_path"]
+__all__ = [
+    "FIELD_TYPES",
+    "AuthSpec",
+    "FieldSpec",
+    "RestConnector",
+    "RestSettings",
+    "build_auth",
+    "check_field_names",
+    "map_record",
+    "parse_path",
+    "record_model",
+    "resolve_path",
+]
 
 FIELD_TYPES: Mapping[str, type] = {
     "str": str,
@@ -106,6 +118,16 @@ class FieldSpec(BaseModel):
     description: str | None = None
 
     _check = field_validator("path")(_check_path)
+
+
+def check_field_names(fields: dict[str, FieldSpec]) -> dict[str, FieldSpec]:
+    """Declared field names become Python and GraphQL names: lower_snake_case, nothing pydantic reserves."""
+    for name in fields:
+        if not _FIELD_NAME.match(name) or keyword.iskeyword(name) or name.startswith("model_"):
+            raise ValueError(f"field name {name!r} must be lower_snake_case (letters, digits, _), not 'model_…'")
+        if hasattr(BaseModel, name):
+            raise ValueError(f"field name {name!r} is reserved")
+    return fields
 
 
 class NoneAuth(BaseModel):
@@ -184,15 +206,7 @@ class RestSettings(BaseModel):
                 raise ValueError(f"header {name!r} carries credentials: configure it under auth, from the environment")
         return headers
 
-    @field_validator("fields")
-    @classmethod
-    def _field_names(cls, fields: dict[str, FieldSpec]) -> dict[str, FieldSpec]:
-        for name in fields:
-            if not _FIELD_NAME.match(name) or keyword.iskeyword(name) or name.startswith("model_"):
-                raise ValueError(f"field name {name!r} must be lower_snake_case (letters, digits, _), not 'model_…'")
-            if hasattr(BaseModel, name):
-                raise ValueError(f"field name {name!r} is reserved")
-        return fields
+    _field_names = field_validator("fields")(lambda fields: check_field_names(fields))
 
     @model_validator(mode="after")
     def _statuses(self) -> RestSettings:
@@ -226,7 +240,7 @@ class RestConnector(Connector):
         self.fields = record_model(config.name, self.settings.fields)
         self._paths = {name: parse_path(spec.path) for name, spec in self.settings.fields.items()}
         self._record_path = parse_path(self.settings.record_path)
-        self.auth = _auth(self.settings.auth)
+        self.auth = build_auth(self.settings.auth)
         batch = self.settings.batch
         self.max_batch_size = batch.max_size if batch is not None else 1
         self._batch_records = parse_path(batch.records_path) if batch is not None else ()
@@ -275,19 +289,25 @@ class RestConnector(Connector):
         return response.body
 
     def _map(self, record: Any) -> Outcome:
-        values = {}
-        for name, path in self._paths.items():
-            value = resolve_path(record, path)
-            if value is not _MISSING:
-                values[name] = value
-        try:
-            return self.fields.model_validate(values)
-        except ValidationError as exc:
-            wrong = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
-            return BadResponse(f"the upstream's record does not fit the declared fields: {', '.join(wrong)}")
+        return map_record(self.fields, self._paths, record)
 
 
-def _auth(spec: NoneAuth | BearerAuth | BasicAuthSpec | ApiKeyAuth) -> Auth:
+def map_record(model: type[BaseModel], paths: Mapping[str, PathSegments], record: Any) -> Outcome:
+    """The declared fields' values taken from ``record`` by their paths, typed by ``model``; a misfit is a
+    `BadResponse` for that key (never a wrong value served)."""
+    values = {}
+    for name, path in paths.items():
+        value = resolve_path(record, path)
+        if value is not _MISSING:
+            values[name] = value
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        wrong = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
+        return BadResponse(f"the upstream's record does not fit the declared fields: {', '.join(wrong)}")
+
+
+def build_auth(spec: NoneAuth | BearerAuth | BasicAuthSpec | ApiKeyAuth) -> Auth:
     if isinstance(spec, BearerAuth):
         return HeaderAuth.bearer(spec.token_env.get())
     if isinstance(spec, BasicAuthSpec):

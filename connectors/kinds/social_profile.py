@@ -23,10 +23,10 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import AliasChoices, AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.auth import OAuth2ClientCredentials
+from connectors.auth import OAuth2ClientCredentials, authorised_json
 from connectors.contract import Connector, ConnectorConfig, EnvSecret, MatchKey, Outcome
-from connectors.errors import AuthFailed, BadResponse, UpstreamUnavailable
-from connectors.http import JsonResponse, request_json
+from connectors.errors import BadResponse, UpstreamUnavailable
+from connectors.http import JsonResponse
 
 __all__ = ["SocialProfile", "SocialProfileConnector", "SocialProfileSettings"]
 
@@ -146,18 +146,7 @@ class SocialProfileConnector(Connector):
         return out
 
     async def _get(self, url: str, params: Mapping[str, str] | None, what: str) -> JsonResponse:
-        """GET with the bearer token; on 401 drop that token and try once more with a fresh one."""
-        for attempt in (1, 2):
-            headers = await self.auth.headers()
-            try:
-                return await request_json(
-                    self.session, "GET", url, what=what, headers=headers, params=params, not_found=(404,)
-                )
-            except AuthFailed as exc:
-                if exc.status != 401 or attempt == 2:
-                    raise
-                self.auth.invalidate(headers)
-        raise AssertionError("unreachable")
+        return await authorised_json(self.session, self.auth, url, what=what, params=params)
 
 
 def _profile(document: Any, key: str) -> Outcome:

@@ -19,6 +19,7 @@ named `partner_benefits` (its declared fields, typed). The rules a resolver appl
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,17 +33,37 @@ from strawberry.utils.str_converters import to_camel_case
 
 from connectors import ConnectorConfigError
 from connectors.contract import Connector, ConnectorConfig
-from connectors.kinds.rest import RestSettings, record_model
+from connectors.kinds.earnings_feed import EarningsFeedConnector
+from connectors.kinds.payments_feed import PaymentsFeedConnector
+from connectors.kinds.rest import FieldSpec, record_model
 from connectors.kinds.social_profile import SocialProfileConnector
 from connectors.registry import ConnectorSpec
 from schema.connectors.loaders import ConnectorOutcome
-from schema.connectors.types import ConnectorProvenance, SocialProfile, record_type
+from schema.connectors.types import (
+    ConnectorProvenance,
+    EarningsFeedType,
+    PaymentsFeedType,
+    SocialProfile,
+    record_type,
+)
 from schema.context import Info
 from schema.errors import HubError
 
 __all__ = ["ConnectorField", "connector_fields", "field_name", "install"]
 
 log = logging.getLogger(__name__)
+
+
+# Code kinds whose records have a hand-made (or model-generated) GraphQL type; the others get `record_type`.
+KIND_TYPES: tuple[tuple[type[Connector], type], ...] = (
+    (SocialProfileConnector, SocialProfile),
+    (PaymentsFeedConnector, PaymentsFeedType),
+    (EarningsFeedConnector, EarningsFeedType),
+)
+
+
+def kind_type(kind: type[Connector]) -> type | None:
+    return next((t for k, t in KIND_TYPES if issubclass(kind, k)), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +89,9 @@ def fields_model(spec: ConnectorSpec) -> type[BaseModel] | None:
     model = getattr(spec.kind, "fields", None)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return model
-    settings = spec.config.settings
-    if isinstance(settings, RestSettings):
-        return record_model(spec.config.name, settings.fields)
+    declared = getattr(spec.config.settings, "fields", None)  # declarative kinds: rest, graphql
+    if isinstance(declared, dict) and declared and all(isinstance(f, FieldSpec) for f in declared.values()):
+        return record_model(spec.config.name, declared)
     return None
 
 
@@ -86,8 +107,9 @@ def connector_fields(specs: Sequence[ConnectorSpec], taken: set[str]) -> list[Co
                 "name", f"Person already has a field {name!r}: rename the connector", spec.file
             )
         names.add(name)
-        if issubclass(spec.kind, SocialProfileConnector):
-            graphql_type: type = SocialProfile
+        known = kind_type(spec.kind)
+        if known is not None:
+            graphql_type: type = known
         else:
             model = fields_model(spec)
             if model is None:
@@ -153,6 +175,9 @@ async def resolve_connector(root: Any, info: Info, connector: str, purpose: str,
             )
         )
     provenance = ConnectorProvenance.of(outcome.provenance, outcome.confidence)
+    if hasattr(graphql_type, "from_pydantic"):
+        # Strawberry converts `extra` field by field as data: the provenance goes in as its fields.
+        return graphql_type.from_pydantic(outcome.value, extra={"provenance": dataclasses.asdict(provenance)})
     return graphql_type(**outcome.value.model_dump(), provenance=provenance)
 
 

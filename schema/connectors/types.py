@@ -15,11 +15,22 @@ from typing import Any
 
 import strawberry
 from pydantic import BaseModel
+from strawberry.experimental.pydantic import type as pydantic_type
 
 from connectors import Provenance
+from connectors.kinds.earnings_feed import EarningsFeed, PayPeriod
+from connectors.kinds.payments_feed import MaintenancePaymentMade, PaymentsFeed
 from graph import consent as consent_repo
 
-__all__ = ["ConnectorProvenance", "ConsentRecord", "SocialProfile", "record_type", "type_name"]
+__all__ = [
+    "ConnectorProvenance",
+    "ConsentRecord",
+    "EarningsFeedType",
+    "PaymentsFeedType",
+    "SocialProfile",
+    "record_type",
+    "type_name",
+]
 
 _SCALARS: dict[Any, Any] = {str: str, int: int, float: float, bool: bool, date: date, datetime: datetime}
 
@@ -48,6 +59,47 @@ class SocialProfile:
     location: str | None
     connections: int | None
     last_active: datetime | None
+    provenance: ConnectorProvenance
+
+
+# Code kinds with nested records: GraphQL types generated from their pydantic models, plus provenance.
+@pydantic_type(
+    model=MaintenancePaymentMade,
+    all_fields=True,
+    name="PaymentsFeedPayment",
+    description="A booked payment from the parent's account to the maintenance service (integer pence).",
+)
+class PaymentsFeedPaymentType:
+    pass
+
+
+@pydantic_type(
+    model=PaymentsFeed,
+    all_fields=True,
+    name="PaymentsFeed",
+    description="Maintenance payments seen on a paying parent's bank account over the lookback window.",
+)
+class PaymentsFeedType:
+    provenance: ConnectorProvenance
+
+
+@pydantic_type(
+    model=PayPeriod,
+    all_fields=True,
+    name="PayPeriod",
+    description="One pay period at one employer: gross pay in pence.",
+)
+class PayPeriodType:
+    pass
+
+
+@pydantic_type(
+    model=EarningsFeed,
+    all_fields=True,
+    name="EarningsFeed",
+    description="Recent pay periods reported by employers, newest first.",
+)
+class EarningsFeedType:
     provenance: ConnectorProvenance
 
 
