@@ -13,6 +13,9 @@
    the core and the external records (the labels never reach training), and saves it.
 3. Links every external record in real time through `graph.linkage.resolver` (indexed blocking in
    Cypher, the hub's scorer, the thresholds of config/linkage.yaml) and times each one.
+   Then links the same records again as a bulk extract (`hub.linking`, the code behind
+   `hub identities link`: JSON lines, a batch at a time, several records at once) under a fresh source,
+   for the bulk rate beside the one-after-another real-time rate.
 4. Runs Splink's own batch prediction on the same data and model, and Splink's one-record inference
    on a sample, in the same run.
 5. Prints precision, recall and F1 of automatic links, coverage of automatic + queued, the review
@@ -41,6 +44,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from rich.console import Console
 from rich.table import Table
 
@@ -54,7 +58,7 @@ from graph.linkage.nicknames import NAME_GROUPS, NICKNAMES
 from graph.linkage.records import count_core
 from graph.linkage.resolver import ExternalRecord, Resolver, blocking_keys
 from graph.migrations import migrate
-from graph.models import name_key
+from graph.models import full_name_key, name_key
 from hub.app import connect_graph
 from hub.embedded import EmbeddedError
 from hub.linkage import (
@@ -66,6 +70,7 @@ from hub.linkage import (
     splink_session,
     train,
 )
+from hub.linking import BulkReport, link_file
 from hub.seed import TODAY, HouseholdGenerator, Pools, nino_for
 from hub.services import running_services
 from hub.settings import SettingsError, load_settings
@@ -468,6 +473,7 @@ def _add_person(batch: Batch, p: CorePerson, address_id: str) -> None:
                 "familyName": p.family,
                 "givenNameKey": name_key(p.given),
                 "familyNameKey": name_key(p.family),
+                "fullNameKey": full_name_key(name_key(p.given), name_key(p.family)),
                 "dateOfBirth": p.born,
                 "status": "ACTIVE",
                 "createdAt": created,
@@ -650,6 +656,20 @@ async def link_all(
     return decisions, timings
 
 
+async def link_bulk(
+    graph: Graph, labelled: LabelledSet, model: LinkageModel, thresholds: Thresholds, source: str, directory: Path
+) -> BulkReport:
+    """The external records as a JSONL extract, linked by the bulk path (fresh source, fresh checkpoint)."""
+    extract = directory / f"{source}.jsonl"
+    lines = (orjson.dumps({"id": c.external_id, **c.fields}) + b"\n" for c in labelled.external)
+    extract.write_bytes(b"".join(lines))
+    resolver = Resolver(graph, model, thresholds, actor="bench-bulk")
+    try:
+        return await link_file(resolver, extract, source, checkpoint=directory / f"{source}.checkpoint.json")
+    finally:
+        extract.unlink(missing_ok=True)
+
+
 def splink_batch(doc: dict[str, Any], labelled: LabelledSet, model: LinkageModel) -> dict[str, Any]:
     """Splink's own batch prediction over the same tables and model, and the hub's scores on its pairs."""
     core = labelled.core_records()
@@ -703,6 +723,7 @@ def report(
     timings: Timings,
     splink: dict[str, Any],
     one_record: list[float],
+    bulk: BulkReport | None = None,
 ) -> None:
     kinds = Counter(c.kind for c in labelled.external)
     corruptions = Counter(x for c in labelled.external for x in c.corruptions)
@@ -782,6 +803,15 @@ def report(
         f"scoring p50 {ms(statistics.median(timings.scoring))} ms "
         f"(p99 {ms(percentile(timings.scoring, 0.99))} ms)"
     )
+    if bulk is not None:
+        sequential = len(timings.resolve) / sum(timings.resolve)
+        c = bulk.counts
+        console.print(
+            f"bulk linking (hub identities link, 4 at once): {bulk.rows_this_run:,} records in {bulk.seconds:.1f} s, "
+            f"{bulk.rate:,.0f} records/s ({bulk.rate / sequential:.1f}x the one-after-another real-time "
+            f"{sequential:,.0f}/s); auto-linked {c.auto_linked:,}, queued {c.queued:,}, unmatched {c.unmatched:,}, "
+            f"refused {c.refused:,}"
+        )
     console.print(
         f"Splink batch predict on the same data: {splink['seconds']:.2f} s for {splink['n_pairs']:,} pairs "
         f"({ms(splink['seconds'] / n)} ms per external record); hub score vs Splink on every pair: "
@@ -823,24 +853,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         with running_services(settings, cache=False) as live:
             graph = connect_graph(live)
 
-            async def in_graph() -> tuple[int, list[Decision], Timings]:
+            async def in_graph() -> tuple[int, list[Decision], Timings, BulkReport]:
                 try:
                     with clock.step("write the core people"):
                         people = await write_core(graph, labelled)
                     source = f"bench-{uuid.uuid4().hex[:8]}"  # a fresh source per run: nothing is already linked
                     with clock.step("link every external record in real time"):
                         decisions, timings = await link_all(graph, labelled, model, config.thresholds, source)
-                    return people, decisions, timings
+                    with clock.step("link them again as a bulk extract"):
+                        bulk = await link_bulk(
+                            graph, labelled, model, config.thresholds, source + "-bulk", args.data_dir
+                        )
+                    return people, decisions, timings, bulk
                 finally:
                     await graph.close()
 
-            people, decisions, timings = asyncio.run(in_graph())
+            people, decisions, timings, bulk = asyncio.run(in_graph())
         with clock.step("Splink batch predict (and the hub's score on every pair)"):
             splink = splink_batch(doc, labelled, model)
         with clock.step("Splink one-record inference"):
             one_record = splink_one_record(splink["session"], labelled, args.splink_one_record)
         hub = tally_decisions(labelled.external, decisions)
-        report(console, labelled, people, doc, config.thresholds, hub, timings, splink, one_record)
+        report(console, labelled, people, doc, config.thresholds, hub, timings, splink, one_record, bulk)
     except (SettingsError, EmbeddedError, LinkageSetupError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1

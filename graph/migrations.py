@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from graph.driver import Graph, Tx
+from graph.linkage.blocking import backfill_full_name_keys
 
 MIGRATIONS: tuple[str, ...] = (
     "CREATE CONSTRAINT person_id IF NOT EXISTS FOR (p:Person) REQUIRE p.id IS UNIQUE",
@@ -29,6 +30,8 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE INDEX external_identity_review IF NOT EXISTS FOR (x:ExternalIdentity) ON (x.reviewStatus)",
     # issue 12: a steward's decisions on an identity, read by the identity's key
     "CREATE INDEX identity_decision_key IF NOT EXISTS FOR (d:IdentityDecision) ON (d.key)",
+    # issue 12: the full-name blocking rule on one property (see graph.models.full_name_key)
+    "CREATE INDEX person_full_name_key IF NOT EXISTS FOR (p:Person) ON (p.fullNameKey)",
 )
 
 
@@ -40,6 +43,7 @@ async def migrate(graph: Graph) -> None:
             await tx.fetch(statement)
 
         await graph.write(work)
+    await backfill_full_name_keys(graph, once=True)  # issue 12: people written before the key existed
 
 
 async def schema_names(graph: Graph) -> set[str]:

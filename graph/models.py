@@ -115,6 +115,12 @@ def name_key(name: str) -> str:
     return " ".join(stripped.split()).upper()
 
 
+def full_name_key(given_key: str, family_key: str) -> str:
+    """One indexed key for a whole name (issue 12's blocking): the embedded server does not serve equality
+    on both properties of a composite index, so the full-name rule reads this single property instead."""
+    return f"{family_key}|{given_key}"
+
+
 def to_native(value: Any) -> Any:
     """neo4j temporal values -> datetime/date (other values unchanged)."""
     native = getattr(value, "to_native", None)

@@ -19,6 +19,7 @@ from graph.models import (
     PersonChanges,
     PersonFilter,
     PersonStatus,
+    full_name_key,
     name_key,
     to_native,
     to_utc,
@@ -52,6 +53,7 @@ def _person_props(given: str, family: str) -> dict[str, str]:
         "familyName": family,
         "givenNameKey": name_key(given),
         "familyNameKey": name_key(family),
+        "fullNameKey": full_name_key(name_key(given), name_key(family)),
     }
 
 
@@ -117,7 +119,8 @@ async def update_person(graph: Graph, person_id: str, expected_version: int, cha
         row = await tx.fetch_one(
             "MATCH (p:Person {id: $id}) SET p.version = p.version + 1 "
             "WITH p WHERE p.version = $expected + 1 "
-            f"SET p += $props RETURN p {PERSON_PROJECTION} AS p",
+            "SET p += $props SET p.fullNameKey = p.familyNameKey + '|' + p.givenNameKey "
+            f"RETURN p {PERSON_PROJECTION} AS p",
             {"id": person_id, "expected": expected_version, "props": props},
         )
         if row is not None:

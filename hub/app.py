@@ -41,6 +41,8 @@ from hub.connectors import load_connector_specs, running_connectors
 from hub.documents import TrustedDocuments
 from hub.errors import Refusal
 from hub.events import RedisEvents
+from hub.identities import IdentityLinker
+from hub.linkage import load_config as load_linkage_config
 from hub.logs import RequestContext, request_id_from
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
@@ -65,6 +67,7 @@ class Resources:
     audit: AuditTrail
     connectors: ConnectorRegistry | None = None  # one per process, over one shared aiohttp session
     events: RedisEvents | None = None  # live events: pub/sub + streams (hub.events)
+    linker: IdentityLinker | None = None  # real-time identity resolution (hub.identities, issue 12)
 
 
 def connect_graph(settings: Settings) -> Graph:
@@ -310,6 +313,7 @@ async def readyz(request: Request) -> Response:
 def create_app(settings: Settings) -> Starlette:
     # Validated before anything starts: a bad file or a missing secret stops start-up naming file, key, variable.
     connector_specs = load_connector_specs(settings)
+    linkage = load_linkage_config(settings.linkage_config)  # issue 12: a bad file stops start-up, naming it
     schema = build_schema(
         introspection=settings.dev,
         max_depth=settings.max_query_depth,
@@ -366,6 +370,7 @@ def create_app(settings: Settings) -> Starlette:
                 audit=audit,
                 connectors=registry,
                 events=events,
+                linker=IdentityLinker.load(graph, linkage),
             )
             yield
 

@@ -54,6 +54,7 @@ def serve(
     from hub.app import create_app
     from hub.documents import DocumentError
     from hub.embedded import EmbeddedError
+    from hub.linkage import LinkageSetupError
     from hub.server import DrainingServer
     from hub.services import running_services
     from schema.policy import PolicyError
@@ -70,7 +71,7 @@ def serve(
                     _link_demo_people(live)
             try:
                 application = create_app(live)
-            except (PolicyError, DocumentError, ConnectorConfigError) as exc:
+            except (PolicyError, DocumentError, ConnectorConfigError, LinkageSetupError) as exc:
                 err.print(f"[red]error:[/red] {exc}")
                 raise typer.Exit(2) from None
             base = f"http://{host or live.host}:{port or live.port}"  # issue 8: the pages
@@ -318,6 +319,73 @@ def identities_model(
     import orjson
 
     sys.stdout.buffer.write(orjson.dumps(model.describe(), option=orjson.OPT_INDENT_2) + b"\n")
+
+
+# issue 12: bulk linking of a source's extract
+@identities_app.command("link")
+def identities_link(
+    extract: Annotated[Path, typer.Argument(help="The source's extract: one JSON object per line, each with an id.")],
+    connector: Annotated[str, typer.Option(help="The connector (source) the ids belong to.")],
+    config: Annotated[Path | None, typer.Option(help="Linkage settings (default config/linkage.yaml).")] = None,
+    restart: Annotated[bool, typer.Option(help="Ignore the checkpoint: read the file from the start.")] = False,
+    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint file (default under the data dir).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Records resolved at once.")] = 4,
+    show: Annotated[int, typer.Option(min=0, help="Refused lines to print (all are in the checkpoint).")] = 50,
+) -> None:
+    """Link an external extract to the core record: progress bar, resumable, idempotent; counts at the end."""
+    from rich.markup import escape
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    from graph.linkage.resolver import Resolver
+    from hub.linkage import LinkageSetupError, load_config, load_current_model
+    from hub.linking import BulkReport, default_checkpoint, link_file, summary
+
+    settings = _settings()
+    known = [spec.config.name for spec in _connector_specs(settings)]
+    if connector not in known:
+        err.print(f"[red]error:[/red] no connector named {connector!r} (configured: {', '.join(known) or 'none'})")
+        raise typer.Exit(2)
+    try:
+        cfg = load_config(config) if config else load_config()
+        model = load_current_model(cfg.models_dir)
+    except LinkageSetupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    where = checkpoint or default_checkpoint(settings.data_dir, connector, extract)
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
+
+    async def work(graph: Graph) -> BulkReport:
+        resolver = Resolver(graph, model, cfg.thresholds, actor=f"bulk:{connector}")
+        with Progress(*columns, TextColumn("{task.fields[counts]}"), console=err, transient=False) as bar:
+            task = bar.add_task(f"linking {extract.name}", total=None, counts="")
+
+            def advance(report: BulkReport, size: int) -> None:
+                bar.update(task, completed=report.offset, total=size, counts=f"{report.counts.rows:,} rows")
+
+            return await link_file(
+                resolver,
+                extract,
+                connector,
+                checkpoint=where,
+                restart=restart,
+                concurrency=concurrency,
+                progress=advance,
+            )
+
+    try:
+        report = _with_graph(settings, work)
+    except LinkageSetupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if report.resumed_from:
+        state = "already complete" if report.rows_this_run == 0 else "resumed"
+        err.print(f"{state}: line {report.resumed_from:,} had been reached before (checkpoint {where})")
+    for line, reason in report.refused[:show]:
+        err.print(f"[yellow]refused[/yellow] {escape(str(extract))}:{line}: {escape(reason)}", soft_wrap=True)
+    if len(report.refused) > show:
+        err.print(f"... and {len(report.refused) - show:,} more refused lines (listed in {where})", soft_wrap=True)
+    rate = f"; {report.rows_this_run:,} rows in {report.seconds:.1f} s ({report.rate:,.0f}/s)" if report.seconds else ""
+    print(f"{connector}: " + ", ".join(summary(report)) + rate)
 
 
 audit_app = typer.Typer(help="The audit trail of personal-data reads.", no_args_is_help=True)

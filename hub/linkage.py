@@ -25,7 +25,7 @@ import logging
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -284,41 +284,73 @@ class Sample:
     refused: list[tuple[int, str]]
 
 
+@dataclass(frozen=True, slots=True)
+class ExtractLine:
+    """One non-blank line of an extract: its object and id, or why it was refused."""
+
+    number: int  # 1-based line number in the file
+    end: int  # byte offset just after the line (where reading resumes)
+    uid: str | None = None
+    raw: dict[str, Any] | None = None
+    refusal: str | None = None
+
+
+def extract_lines(
+    lines: Iterable[bytes], *, seen: dict[str, int] | None = None, number: int = 0, offset: int = 0
+) -> Iterator[ExtractLine]:
+    """The lines of a JSONL extract (binary, so byte offsets are exact), each parsed or refused.
+
+    One JSON object per line with an `id` (a string or an integer); an id seen before (in `seen`, which
+    this fills) is refused, naming the line where it first appeared. `number` and `offset` say where
+    `lines` starts in the file when reading resumes part-way. Blank lines are skipped.
+    """
+    seen = {} if seen is None else seen
+    for line in lines:
+        number += 1
+        offset += len(line)
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            yield ExtractLine(number, offset, refusal="not UTF-8 text")
+            continue
+        except ValueError as exc:
+            yield ExtractLine(number, offset, refusal=f"not JSON: {getattr(exc, 'msg', exc)}")
+            continue
+        if not isinstance(raw, dict):
+            yield ExtractLine(number, offset, refusal="not a JSON object")
+            continue
+        uid = raw.get("id")
+        if not isinstance(uid, str | int) or isinstance(uid, bool) or str(uid).strip() == "":
+            yield ExtractLine(number, offset, refusal="id: is required (a string or an integer)")
+            continue
+        uid = str(uid)
+        if uid in seen:
+            yield ExtractLine(number, offset, uid, refusal=f"id: {uid} appears twice (first on line {seen[uid]})")
+            continue
+        seen[uid] = number
+        yield ExtractLine(number, offset, uid, raw)
+
+
 def read_sample(path: Path, *, limit: int = 1_000_000) -> Sample:
     """One JSON object per line: `{"id": ..., "givenName": ..., "familyName": ..., "dateOfBirth": ...,
     "postcode": ..., "addressLine": ...}`. A bad line is refused with its number and why; the rest are used."""
     records: list[tuple[str, MatchRecord]] = []
     refused: list[tuple[int, str]] = []
-    seen: set[str] = set()
     try:
-        with path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
+        with path.open("rb") as lines:
+            for line in extract_lines(lines):
                 if len(records) >= limit:
                     break
-                try:
-                    raw = json.loads(line)
-                except ValueError as exc:
-                    refused.append((number, f"not JSON: {exc.msg}"))
-                    continue
-                if not isinstance(raw, dict):
-                    refused.append((number, "not a JSON object"))
-                    continue
-                uid = raw.get("id")
-                if not isinstance(uid, str | int) or isinstance(uid, bool) or str(uid) == "":
-                    refused.append((number, "id: is required (a string or an integer)"))
-                    continue
-                if str(uid) in seen:
-                    refused.append((number, f"id: {uid} appears twice"))
+                if line.refusal is not None or line.uid is None or line.raw is None:
+                    refused.append((line.number, line.refusal or "refused"))
                     continue
                 try:
-                    records.append((str(uid), parse_external(raw)))
+                    records.append((line.uid, parse_external(line.raw)))
                 except InvalidRecord as exc:
-                    refused.append((number, str(exc)))
-                    continue
-                seen.add(str(uid))
-    except (OSError, UnicodeDecodeError) as exc:
+                    refused.append((line.number, str(exc)))
+    except OSError as exc:
         raise LinkageSetupError(f"{path}: cannot read: {exc}") from exc
     return Sample(records, refused)
 

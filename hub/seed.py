@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from graph.bulk import Batch, done_batches, write_batch
 from graph.driver import Graph
-from graph.models import name_key
+from graph.models import full_name_key, name_key
 from graph.nino import PREFIXES
 
 _NAMESPACE = uuid.UUID("6f1c2a64-9a55-4b8e-9a37-1c2d3e4f5a6b")
@@ -87,6 +87,7 @@ class HouseholdGenerator:
                 "familyName": family,
                 "givenNameKey": name_key(given),
                 "familyNameKey": name_key(family),
+                "fullNameKey": full_name_key(name_key(given), name_key(family)),
                 "dateOfBirth": born,
                 "status": "ACTIVE",
                 "createdAt": self.created,

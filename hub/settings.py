@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     max_aliases: int = _f(30, "HUB_MAX_ALIASES", "max_aliases", ge=1)
     max_query_cost: int = _f(5000, "HUB_MAX_QUERY_COST", "max_query_cost", ge=1)
     ready_timeout: float = _f(2.0, "HUB_READY_TIMEOUT", "ready_timeout", gt=0)
+    # issue 12: identity resolution settings (thresholds, where trained models are kept)
+    linkage_config: Path = _f(Path("config/linkage.yaml"), "HUB_LINKAGE_CONFIG", "linkage_config")
 
     @property
     def dev(self) -> bool:

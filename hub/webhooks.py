@@ -33,6 +33,7 @@ from graph.errors import GraphBusy, GraphUnavailable, InvalidValue, NotFound
 from graph.webhooks import MAX_WEBHOOK_ID, Delivery, receive_payment
 from hub import metrics
 from hub.errors import Refusal
+from hub.identities import is_identity_event, receive_identity
 from schema.events import Event, EventKind
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,8 @@ async def _receive(request: Request) -> Response:
     await resources.limiter.check(f"webhook:{connector}:{client}")
     body = await _body(request)
     webhook_id = verify(secret, {k.lower(): v for k, v in request.headers.items()}, body)
+    if is_identity_event(body):  # issue 12: a record with personal attributes, matched to a person
+        return await receive_identity(resources, connector, webhook_id, body)
     fields = parse_payment(body)
     delivery = Delivery(connector, webhook_id, hashlib.sha256(body).hexdigest())
     try:

@@ -4,7 +4,9 @@ A candidate is any person who shares, with the record, at least one of
 
 1. the date of birth                      (index `person_date_of_birth`)
 2. the current postcode                   (index `address_postcode`, then the current LIVES_AT)
-3. the family and given name keys         (index `person_family_given_key`)
+3. the full name                          (index `person_full_name_key` on `fullNameKey`: one property,
+                                            because the embedded server does not serve equality on
+                                            both properties of a composite index; see `graph.models`)
 
 These are the rules Splink is given for its own predictions (`BLOCKING_RULES`), so both see the
 same pairs, up to the name keys: the graph keys names by `graph.models.name_key` (case and accents
@@ -20,12 +22,14 @@ never proposed again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
-from graph.driver import Tx
+from neo4j.exceptions import ConstraintError
+
+from graph.driver import Graph, Tx
 from graph.linkage.features import MatchRecord, make_record
-from graph.models import to_native
+from graph.models import full_name_key, to_native
 
 # Splink's form of the same rules (columns of the training tables; see hub.linkage).
 BLOCKING_RULES: tuple[str, ...] = (
@@ -48,7 +52,7 @@ _CANDIDATES = (
     "UNION "
     "MATCH (:Address {postcode: $postcode})<-[lv:LIVES_AT]-(p:Person) WHERE lv.to IS NULL RETURN p "
     "UNION "
-    "MATCH (p:Person {familyNameKey: $family, givenNameKey: $given}) RETURN p "
+    "MATCH (p:Person {fullNameKey: $fullName}) RETURN p "
     "} "
     "WITH DISTINCT p LIMIT $limit "
     "WHERE NOT EXISTS { (p)<-[:MATCH_CANDIDATE {status: 'REJECTED'}]-(:ExternalIdentity {key: $identity}) } "
@@ -96,17 +100,58 @@ async def find_candidates(
     Returns the candidates and whether `limit` cut the list short (then a true match may be missing,
     and the caller should not treat "no good candidate" as certain).
     """
-    names = keys.family_name_key is not None and keys.given_name_key is not None
+    given, family = keys.given_name_key, keys.family_name_key
+    full_name = full_name_key(given, family) if given is not None and family is not None else None
     rows = await tx.fetch(
         _CANDIDATES,
         {
             "dob": keys.date_of_birth,
             "postcode": keys.postcode,
-            "family": keys.family_name_key if names else None,
-            "given": keys.given_name_key if names else None,
+            "fullName": full_name,
             "identity": identity_key,
             "limit": limit + 1,
         },
     )
     truncated = len(rows) > limit
     return [record_from_row(r) for r in rows[:limit]], truncated
+
+
+BACKFILL_BATCH = 20_000
+_BACKFILLED = "full-name-key"
+
+
+async def backfill_full_name_keys(graph: Graph, *, once: bool = False) -> int:
+    """Give `fullNameKey` to people written before it existed, a batch per transaction; how many.
+
+    With `once` (start-up), a database that was backfilled before is not scanned again: a marker node
+    records it. People written since carry the key from their writer (`graph.person`, the seeder).
+    """
+
+    async def done(tx: Tx) -> bool:
+        return await tx.fetch_one("MATCH (m:Migration {id: $id}) RETURN m.id AS id", {"id": _BACKFILLED}) is not None
+
+    if once and await graph.read(done):
+        return 0
+
+    async def batch(tx: Tx) -> int:
+        row = await tx.fetch_one(
+            "MATCH (p:Person) WHERE p.fullNameKey IS NULL AND p.familyNameKey IS NOT NULL "
+            "AND p.givenNameKey IS NOT NULL WITH p LIMIT $limit "
+            "SET p.fullNameKey = p.familyNameKey + '|' + p.givenNameKey RETURN count(p) AS n",
+            {"limit": BACKFILL_BATCH},
+        )
+        return int(row["n"]) if row else 0
+
+    total = 0
+    while n := await graph.write(batch):
+        total += n
+
+    async def mark(tx: Tx) -> None:
+        at = datetime.now(UTC).isoformat()
+        await tx.fetch("MERGE (m:Migration {id: $id}) SET m.at = $at", {"id": _BACKFILLED, "at": at})
+
+    try:
+        await graph.write(mark)
+    except ConstraintError:
+        pass  # marked concurrently by another process (the embedded server's MERGE raises)
+    return total

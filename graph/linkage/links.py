@@ -292,17 +292,6 @@ async def candidates_for_identity(graph: Graph, source: str, external_id: str) -
     return await graph.read(work)
 
 
-async def pending_candidate(graph: Graph, source: str, external_id: str, person_id: str) -> ReviewCandidate | None:
-    async def work(tx: Tx) -> ReviewCandidate | None:
-        row = await tx.fetch_one(
-            "MATCH (x:ExternalIdentity {key: $key})-[c:MATCH_CANDIDATE]->(p:Person {id: $person}) " + _CANDIDATE_RETURN,
-            {"key": identity_key(source, external_id), "person": person_id},
-        )
-        return _candidate(row) if row is not None else None
-
-    return await graph.read(work)
-
-
 async def review_queue_page(
     graph: Graph, first: int, after: tuple[str, str] | None = None, source: str | None = None
 ) -> QueuePage:

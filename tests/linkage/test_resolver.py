@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from conftest import MakePerson
 from support import random_nino
 
 from bench.linkage import Trained
-from graph.bulk import write_batch
 from graph.driver import Graph
 from graph.errors import InvalidValue
 from graph.identity import people_for_identities
@@ -249,14 +247,6 @@ async def test_a_verified_nino_links_without_scoring(
 
 
 # --- the hard cases of a register, through the real path ---------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def register(graph: Graph, trained: Trained) -> AsyncIterator[Trained]:
-    """The labelled set's core people in the graph (deterministic ids: writing twice changes nothing)."""
-    for batch in trained.labelled.batches:
-        await write_batch(graph, batch)
-    yield trained
 
 
 async def decide_all(resolver: Resolver, trained: Trained, kinds: set[str]) -> list[tuple[Any, Any]]:
