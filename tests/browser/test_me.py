@@ -148,3 +148,19 @@ async def test_the_citizen_pages_have_no_serious_accessibility_violations(
     await page.evaluate("document.getElementById('content').append(document.createElement('img'))")
     violations, text = await axe(page)
     assert "image-alt" in {v["id"] for v in violations if v["impact"] in ("serious", "critical")}, text
+
+
+async def test_on_a_phone_the_page_reflows_and_the_menu_opens(page: Any, hub_url: str, graph: Graph) -> None:
+    """WCAG 1.4.10 reflow at 320 CSS px: no sideways scrolling; GOV.UK Frontend's own JS runs the menu."""
+    fam = await case_family(graph)
+    await page.set_viewport_size({"width": 320, "height": 720})
+    await sign_in_as(page, hub_url, fam.payer.id)
+    await expect(page.locator(f'[data-case="{fam.case.id}"] [data-field="paid"]')).to_be_visible()
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    menu = page.get_by_role("button", name="Menu")
+    sign_out = page.get_by_role("link", name="Sign out")
+    await expect(menu).to_be_visible()
+    await expect(sign_out).to_be_hidden()
+    await menu.click()
+    await expect(sign_out).to_be_visible()
+    assert not page.problems, page.problems
