@@ -76,6 +76,7 @@ class CircuitBreaker:
         self._probes = 0
         self._generation = 0  # bumped on every transition, so stale outcomes are recognised
         self.times_opened = 0
+        self.on_change: Callable[[str], None] | None = None  # told each new state (metrics)
 
     @classmethod
     def from_policy(cls, policy: BreakerPolicy) -> CircuitBreaker:
@@ -170,6 +171,8 @@ class CircuitBreaker:
         self._generation += 1
         self._failures = 0
         self._probes = 0
+        if self.on_change is not None:
+            self.on_change(state.value)
 
 
 class Bulkhead:

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from connectors.cache import CachedRecord, ConnectorCache, RecordCache
 from connectors.contract import Connector, ConnectorConfig, FetchError, FetchResult, Outcome, Provenance
 from connectors.errors import BadResponse, ErrorCode, InvalidKey, Rejected, UpstreamError, UpstreamTimeout
+from connectors.metrics import ConnectorMeter
 from connectors.resilience import Bulkhead, CircuitBreaker, RateLimiter, retrying
 from connectors.stats import ConnectorStats, StatsSnapshot
 from connectors.switches import Switch, Switches, SwitchesUnavailable
@@ -76,7 +77,8 @@ class Source:
         self.breaker = CircuitBreaker.from_policy(self.config.breaker)
         self.bulkhead = Bulkhead.from_policy(self.config.bulkhead)
         self.limiter = RateLimiter.from_policy(self.config.rate_limit) if self.config.rate_limit else None
-        self.stats = ConnectorStats()
+        self.stats = ConnectorStats(meter=ConnectorMeter.of(self.name))
+        self.breaker.on_change = self.stats.meter.breaker_state if self.stats.meter else None
         policy = self.config.cache
         self.cache: ConnectorCache | None = (
             cache.for_connector(self.name, connector.fields, retain=policy.ttl + policy.max_staleness)
@@ -145,8 +147,7 @@ class Source:
     async def fetch(self, keys: Iterable[str]) -> dict[str, FetchResult[Any]]:
         """A result for every distinct key, in first-seen order. Raises only `InvalidKey` (a caller's bug)."""
         wanted = _unique_keys(keys)
-        self.stats.calls += 1
-        self.stats.keys += len(wanted)
+        self.stats.fetch(len(wanted))
         if not await self.is_enabled():
             return {
                 k: self._error(k, ErrorCode.CONNECTOR_DISABLED, f"connector {self.name} is disabled") for k in wanted
@@ -161,7 +162,7 @@ class Source:
             if future is None:
                 future = self._inflight[key] = owned[key] = loop.create_future()
             else:
-                self.stats.coalesced += 1
+                self.stats.coalesce()
             waiting[key] = future
         if owned:
             self._spawn(self._resolve(owned))
@@ -243,17 +244,17 @@ class Source:
             age = entry.age(now) if entry is not None else 0.0
             if entry is None or age > policy.ttl + policy.max_staleness:  # older: another replica's clock
                 if self.cache is not None:
-                    self.stats.cache_misses += 1
+                    self.stats.cache_miss()
                 to_fetch.append(key)
             elif age <= policy.ttl:
-                self.stats.cache_hits += 1
+                self.stats.cache_hit()
                 ready[key] = self._found(key, entry.value, entry.fetched_at, cached=True)
             elif policy.revalidate == "background":
-                self.stats.stale_served += 1
+                self.stats.stale()
                 ready[key] = self._found(key, entry.value, entry.fetched_at, cached=True, stale=True)
                 refresh.append(key)
             else:
-                self.stats.cache_misses += 1
+                self.stats.cache_miss()
                 stale[key] = entry
                 to_fetch.append(key)
         self._publish(futures, ready)
@@ -272,7 +273,7 @@ class Source:
             if fallback is None:
                 results[key] = self._error(key, outcome.code, str(outcome))
             else:
-                self.stats.stale_served += 1
+                self.stats.stale()
                 provenance = Provenance(self.name, fallback.fetched_at, stale=True, cached=True)
                 error = FetchError(outcome.code, f"{outcome} (a stale value was served)")
                 results[key] = FetchResult(self.name, key, fallback.value, provenance, error)
@@ -312,7 +313,7 @@ class Source:
 
     async def _call(self, chunk: Sequence[str]) -> dict[str, _Loaded]:
         """One upstream call for ``chunk`` under the whole policy; faults come back as values."""
-        self.stats.upstream_calls += 1
+        self.stats.upstream_call()
         loop = asyncio.get_running_loop()
         budget = self.config.timeout.total
         deadline = loop.time() + budget
@@ -359,7 +360,7 @@ class Source:
         if ends <= started:
             raise UpstreamTimeout("the fetch budget ran out before the upstream could be called")
         with self.breaker.guard():
-            self.stats.upstream_attempts += 1
+            self.stats.attempt()
             try:
                 async with asyncio.timeout_at(ends):
                     return await self.connector.fetch_many(chunk)
@@ -371,7 +372,7 @@ class Source:
                 log.warning("connector %s: fetch_many raised %s", self.name, type(exc).__name__, exc_info=True)
                 raise BadResponse("the connector could not read the upstream's answer") from exc
             finally:
-                self.stats.latency.add(loop.time() - started)
+                self.stats.took(loop.time() - started)
 
     def _check(self, chunk: Sequence[str], raw: object) -> dict[str, Outcome]:
         """Hold the kind to its contract: a mapping of key to a `fields` record, None or a per-key fault."""
@@ -389,7 +390,7 @@ class Source:
         return out
 
     def _count_retry(self) -> None:
-        self.stats.retries += 1
+        self.stats.retry()
 
     # -- results ----------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from connectors.errors import ErrorCode
+from connectors.metrics import ConnectorMeter
 
 __all__ = ["ConnectorStats", "LatencyWindow", "OutcomeWindow", "StatsSnapshot"]
 
@@ -108,13 +109,67 @@ class ConnectorStats:
     last_success_at: datetime | None = None
     last_error: str | None = None
     last_error_at: datetime | None = None
+    meter: ConnectorMeter | None = None  # the same events, for Prometheus (connectors.metrics)
+
+    def fetch(self, keys: int) -> None:
+        self.calls += 1
+        self.keys += keys
+        if self.meter is not None:
+            self.meter.calls.inc()
+            self.meter.keys.inc(keys)
+
+    def cache_hit(self) -> None:
+        self.cache_hits += 1
+        if self.meter is not None:
+            self.meter.cache_hits.inc()
+
+    def cache_miss(self) -> None:
+        self.cache_misses += 1
+        if self.meter is not None:
+            self.meter.cache_misses.inc()
+
+    def stale(self) -> None:
+        self.stale_served += 1
+        if self.meter is not None:
+            self.meter.stale.inc()
+
+    def coalesce(self) -> None:
+        self.coalesced += 1
+        if self.meter is not None:
+            self.meter.coalesced.inc()
+
+    def upstream_call(self) -> None:
+        self.upstream_calls += 1
+        if self.meter is not None:
+            self.meter.upstream_calls.inc()
+
+    def attempt(self) -> None:
+        self.upstream_attempts += 1
+        if self.meter is not None:
+            self.meter.attempts.inc()
+
+    def retry(self) -> None:
+        self.retries += 1
+        if self.meter is not None:
+            self.meter.retries.inc()
+
+    def took(self, seconds: float) -> None:
+        self.latency.add(seconds)
+        if self.meter is not None:
+            self.meter.latency.observe(seconds)
 
     def failed(self, code: ErrorCode, *, rejected: bool = False) -> None:
         self.errors[code] += 1
+        if self.meter is not None:
+            self.meter.errors.inc()
         if code is ErrorCode.CONNECTOR_TIMEOUT:
             self.timeouts += 1
+            if self.meter is not None:
+                self.meter.timeouts.inc()
         if rejected:
             self.rejected += 1
+            if self.meter is not None:
+                self.meter.rejected.inc()
 
     def call_failed(self, code: ErrorCode, message: str, at: datetime) -> None:
         """One upstream call (a whole chunk of keys) failed."""

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -29,12 +29,14 @@ from connectors.cache import RecordCache
 from connectors.errors import ConfigProblem
 from connectors.registry import ConnectorSpec, build_connector
 from connectors.switches import Switches
+from graph.driver import Graph
 from hub.embedded import EmbeddedError, pdeathsig_preexec
 from hub.settings import Settings
 
 __all__ = [
     "DEV_SECRETS",
     "DemoSandbox",
+    "DemoSandboxes",
     "connector_environ",
     "link_demo_people",
     "load_connector_specs",
@@ -52,8 +54,15 @@ DEV_SECRETS: Mapping[str, str] = {
     "PAYMENTS_CLIENT_ID": "sandbox-client",
     "PAYMENTS_CLIENT_SECRET": "sandbox-secret",
     "EARNINGS_API_KEY": "sandbox-api-key",
+    "PARTNER_GRAPHQL_TOKEN": "sandbox-api-key",
 }
 DEMO_SOCIAL_PORT = 8101  # config/connectors/social.yaml points here
+DEMO_PAYMENTS_PORT = 8102  # bank_payments.yaml
+DEMO_EARNINGS_PORT = 8103  # employer_earnings.yaml
+DEMO_PARTNER_PORT = 8104  # partner_household.yaml
+DEMO_PUSH_EVERY = 45  # seconds between payments the demo bank pushes
+DEMO_WEBHOOK_ENV = "HUB_WEBHOOK_SECRET_BANK_PAYMENTS"
+DEV_WEBHOOK_SECRET = "whsec_c2FuZGJveC1iYW5rLXdlYmhvb2stc2VjcmV0LTAx"  # dev only, like DEV_SECRETS
 DEMO_LINKED_PEOPLE = 25
 DEMO_SEED = 42  # `hub serve --demo` seeds with this
 
@@ -138,26 +147,40 @@ async def running_connectors(
 
 
 class DemoSandbox:
-    """The social-profile sandbox as a child process on the port `config/connectors/social.yaml` names.
-
-    If something already listens on that port (another hub's demo sandbox), it is left to answer instead.
+    """One sandbox upstream as a child process (`python -m connectors.sandbox --kind …`) on the port the demo
+    YAML in `config/connectors/` names. If something already listens there (another hub's demo sandbox), it
+    is left to answer instead.
     """
 
-    def __init__(self, data_dir: Path, port: int = DEMO_SOCIAL_PORT, ready_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = DEMO_SOCIAL_PORT,
+        ready_timeout: float = 15.0,
+        *,
+        kind: str = "social",
+        extra: Sequence[str] = (),
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.ready_timeout = ready_timeout
+        self.kind = kind
+        self.extra = list(extra)
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> DemoSandbox:
         if _accepts(self.port):
             # Most likely another hub's demo sandbox; the demo is not worth failing start-up for.
-            log.warning("port %d is in use: not starting the demo social sandbox (using what listens there)", self.port)
+            log.warning(
+                "port %d is in use: not starting the demo %s sandbox (using what listens there)", self.port, self.kind
+            )
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log_file = (self.data_dir / "social-sandbox.log").open("ab")
-        args = [sys.executable, "-m", "connectors.sandbox", "--port", str(self.port)]
+        log_path = self.data_dir / f"{self.kind}-sandbox.log"
+        log_file = log_path.open("ab")
+        args = [sys.executable, "-m", "connectors.sandbox", "--kind", self.kind, "--port", str(self.port)]
         args += ["--client-id", DEV_SECRETS["SOCIAL_CLIENT_ID"], "--client-secret", DEV_SECRETS["SOCIAL_CLIENT_SECRET"]]
+        args += ["--api-key", DEV_SECRETS["EARNINGS_API_KEY"], *self.extra]
         self.process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
             args,
             stdout=log_file,
@@ -169,9 +192,9 @@ class DemoSandbox:
         while not _accepts(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.__exit__()
-                raise EmbeddedError(f"the social sandbox did not start; see {self.data_dir / 'social-sandbox.log'}")
+                raise EmbeddedError(f"the {self.kind} sandbox did not start; see {log_path}")
             time.sleep(0.05)
-        log.info("social sandbox listening on 127.0.0.1:%d", self.port)
+        log.info("%s sandbox listening on 127.0.0.1:%d", self.kind, self.port)
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -182,6 +205,39 @@ class DemoSandbox:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+class DemoSandboxes:
+    """Every demo upstream (`make serve`): the social network, the bank, the earnings API, the partner's GraphQL.
+
+    The bank pushes a "payment received" webhook for one mandated account every `DEMO_PUSH_EVERY` seconds to
+    this hub, signed with the dev webhook secret (set for the hub process too, unless one is configured).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> DemoSandboxes:
+        secret = os.environ.setdefault(DEMO_WEBHOOK_ENV, DEV_WEBHOOK_SECRET)
+        hub = f"http://{self.settings.host}:{self.settings.port}/webhooks/bank_payments"
+        bank = ["--hub-url", hub, "--webhook-secret", secret, "--push-every", str(DEMO_PUSH_EVERY)]
+        data = self.settings.data_dir
+        try:
+            for kind, port, extra in (
+                ("social", DEMO_SOCIAL_PORT, ()),
+                ("payments", DEMO_PAYMENTS_PORT, bank),
+                ("earnings", DEMO_EARNINGS_PORT, ()),
+                ("partner", DEMO_PARTNER_PORT, ("--api-key", DEV_SECRETS["PARTNER_GRAPHQL_TOKEN"])),
+            ):
+                self._stack.enter_context(DemoSandbox(data, port, kind=kind, extra=extra))
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stack.close()
 
 
 def _accepts(port: int) -> bool:
@@ -222,6 +278,46 @@ async def link_demo_people(settings: Settings, people: int = DEMO_LINKED_PEOPLE)
                 continue
             await grant_consent(graph, pid, "social", purpose)
             linked.append(pid)
+        await _link_demo_bank_accounts(settings, graph, base)
     finally:
         await graph.close()
     return linked
+
+
+async def _link_demo_bank_accounts(settings: Settings, graph: Graph, base: int) -> int:
+    """Paying parents of the demo cases: a sandbox bank account each (linked, consented, and mandated at the
+    sandbox bank to their case, so its payments and pushed webhooks name the case). Idempotent."""
+    import aiohttp
+
+    from graph.consent import grant_consent
+    from graph.identity import link_identity
+    from graph.maintenance import cases_for_person
+    from graph.money import Role
+    from hub.seed import _SLOTS, person_id
+
+    specs = [s for s in load_connector_specs(settings) if s.config.name == "bank_payments"]
+    if not specs:
+        return 0
+    ids = [person_id(DEMO_SEED, slot) for slot in range(base, base + settings.demo_people * _SLOTS)]
+    payers: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for pid, cases in zip(chunk, await cases_for_person(graph, chunk), strict=True):
+            for pc in cases:
+                if pc.role is Role.PAYING:
+                    payers[pid] = pc.case.id
+    async with aiohttp.ClientSession() as session:
+        for n, (pid, case_id) in enumerate(sorted(payers.items())):
+            account = f"demo-acc-{n:04d}"
+            await link_identity(graph, pid, "bank_payments", account, method="demo", linked_by="hub-demo")
+            await grant_consent(graph, pid, "bank_payments", specs[0].config.purpose)
+            try:
+                async with session.post(
+                    f"http://127.0.0.1:{DEMO_PAYMENTS_PORT}/_sandbox/mandates",
+                    json={"account": account, "caseId": case_id},
+                ) as response:
+                    response.raise_for_status()
+            except aiohttp.ClientError as exc:
+                log.warning("the demo bank did not take a mandate (%s): its payments will not name cases", exc)
+                break
+    return len(payers)

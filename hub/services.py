@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from hub.connectors import DemoSandbox
+from hub.connectors import DemoSandboxes
 from hub.embedded import ArcadeDBServer, ValkeyServer
 from hub.settings import Settings
 
@@ -54,7 +54,7 @@ def running_services(
 ) -> Iterator[Settings]:
     """Yield settings whose `neo4j_uri` / `redis_url` point at live servers.
 
-    With ``demo`` (dev, `HUB_DEMO_CONNECTORS` on) the social-profile sandbox runs beside them.
+    With ``demo`` (dev, `HUB_DEMO_CONNECTORS` on) the connectors' sandbox upstreams run beside them.
     """
     if not settings.neo4j_uri and not settings.redis_url:
         attached = _running(settings)
@@ -83,7 +83,7 @@ def running_services(
             stack.enter_context(valkey)
             updates["redis_url"] = valkey.url
         if demo and settings.dev and settings.demo_connectors:
-            stack.enter_context(DemoSandbox(settings.data_dir))
+            stack.enter_context(DemoSandboxes(settings))  # the connectors' sandbox upstreams (issue 11)
         live = settings.model_copy(update=updates)
         if graph and cache and "neo4j_uri" in updates and "redis_url" in updates:
             path = _endpoints_path(settings)

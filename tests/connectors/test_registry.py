@@ -15,7 +15,7 @@ import yaml
 from connectors.errors import ConnectorConfigError, ErrorCode, UnknownConnector
 from connectors.kinds.rest import RestConnector
 from connectors.kinds.social_profile import SocialProfileConnector
-from connectors.registry import ENTRY_POINT_GROUP, ConnectorRegistry, discover_kinds, load_specs
+from connectors.registry import BUILTIN_KINDS, ENTRY_POINT_GROUP, ConnectorRegistry, discover_kinds, load_specs
 from connectors.sandbox import SocialSandbox
 from connectors.testing import merge
 
@@ -29,8 +29,10 @@ def _write(directory: Path, name: str, document: dict[str, Any] | str) -> Path:
 
 
 def test_the_repository_connector_config_is_valid(social_env: dict[str, str]) -> None:
-    specs = load_specs(REPO_CONFIG, environ=social_env)
-    assert {s.config.name for s in specs} >= {"social"}
+    from hub.connectors import DEV_SECRETS
+
+    specs = load_specs(REPO_CONFIG, environ={**DEV_SECRETS, **social_env})
+    assert {s.config.name for s in specs} >= {"social", "bank_payments", "employer_earnings", "partner_household"}
     assert all(s.file is not None and s.file.parent == REPO_CONFIG for s in specs)
 
 
@@ -174,6 +176,7 @@ def test_built_in_kinds_are_advertised_as_entry_points() -> None:
     advertised = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
     assert advertised["social_profile"] == "connectors.kinds.social_profile:SocialProfileConnector"
     assert advertised["rest"] == "connectors.kinds.rest:RestConnector"
+    assert {k: advertised.get(k) for k in BUILTIN_KINDS} == dict(BUILTIN_KINDS), "pyproject advertises every kind"
     kinds = discover_kinds()
     assert kinds["social_profile"] is SocialProfileConnector and kinds["rest"] is RestConnector
 

@@ -147,3 +147,70 @@ async def test_a_hung_request_is_released_when_the_sandbox_stops(session: aiohtt
     response = await request
     assert response.status == 503
     response.release()
+
+
+def test_the_payments_sandbox_runs_alone_and_pushes_signed_payments(tmp_path: Path) -> None:
+    """`python -m connectors.sandbox --kind payments --push-every`: mandates over HTTP, then signed pushes that a
+    Standard Webhooks receiver verifies (a stand-in hub on loopback, checking what hub.webhooks checks)."""
+    import threading
+    import uuid
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from standardwebhooks.webhooks import Webhook
+
+    secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+    received: list[dict[str, Any]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            received.append(Webhook(secret).verify(body, headers))  # raises if the signature is wrong
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    hub = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    port = free_port()
+    log = (tmp_path / "payments.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connectors.sandbox", "--kind", "payments", "--port", str(port), "--push-every", "0.2",
+         "--hub-url", f"http://127.0.0.1:{hub.server_address[1]}/webhooks/bank_payments", "--webhook-secret", secret],
+        cwd=REPO_ROOT, stdout=log, stderr=log,
+    )  # fmt: skip
+    try:
+        case_id = str(uuid.uuid4())
+
+        async def mandate() -> None:
+            async with aiohttp.ClientSession() as session:
+                deadline = time.monotonic() + 15
+                while True:
+                    try:
+                        async with session.post(
+                            f"http://127.0.0.1:{port}/_sandbox/mandates",
+                            json={"account": "acc-1", "caseId": case_id, "monthlyPence": 2500},
+                        ) as response:
+                            assert response.status == 204
+                            return
+                    except aiohttp.ClientConnectionError:
+                        if time.monotonic() > deadline:
+                            raise
+                        await asyncio.sleep(0.1)
+
+        asyncio.run(mandate())
+        deadline = time.monotonic() + 15
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+        hub.shutdown()
+        hub.server_close()
+    assert received, (tmp_path / "payments.log").read_text()
+    event = received[0]
+    assert event["type"] == "payment.received" and event["data"]["caseId"] == case_id
+    assert event["data"]["amountPencePaid"] == 2500
