@@ -167,6 +167,7 @@ class HubGraphQL(GraphQL[Context, None]):
             connectors=ConnectorRequest(resources.connectors, resources.graph) if resources.connectors else None,
             events=resources.events,
             audit=resources.audit,
+            linker=resources.linker,
         )
         request.state.context = context
         return context

@@ -6,8 +6,8 @@ and the personal attributes it carries, never a hub id:
 - a webhook (`POST /webhooks/<connector>`, Standard Webhooks) whose payload is
   `{"type": "identity.record", "data": {"externalId": ..., "givenName": ..., "familyName": ...,
   "dateOfBirth": ..., "postcode": ..., "addressLine": ..., "verified": {"nino": ...}}}` (`receive_identity`);
-- a connector's fetch result for an external id not linked yet (`link_fetched`: the record's fields named
-  given_name / givenName and so on are the attributes).
+- a connector's fetch result for an external id not linked yet (`schema.identity.matching.link_fetched`,
+  behind the steward's `matchExternalRecord`: the record's fields given_name / givenName … are the attributes).
 
 The resolver decides with the model in use and the thresholds of config/linkage.yaml: at or above the
 upper one the identity is linked (method `probabilistic`, the model version on the link), between them
@@ -21,19 +21,16 @@ linking is off and says so (`LinkingUnavailable`), and the rest of the hub runs 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 
-from connectors import ConnectorRegistry
 from graph.driver import Graph
 from graph.errors import GraphBusy, GraphUnavailable
 from graph.linkage.decision import Decision, Outcome
-from graph.linkage.errors import InvalidRecord, LinkageError
+from graph.linkage.errors import InvalidRecord, LinkingUnavailable
 from graph.linkage.model import LinkageModel
 from graph.linkage.resolver import ExternalRecord, Resolver
 from hub.errors import Refusal
@@ -43,20 +40,6 @@ log = logging.getLogger(__name__)
 
 IDENTITY_RECORD = "identity.record"
 ACTOR = "realtime"
-# The attributes the model compares, as a source may spell them (camelCase, as the API does, or snake_case).
-ATTRIBUTES = {
-    "givenName": ("givenName", "given_name"),
-    "familyName": ("familyName", "family_name"),
-    "dateOfBirth": ("dateOfBirth", "date_of_birth"),
-    "postcode": ("postcode", "post_code"),
-    "addressLine": ("addressLine", "address_line", "address_line1", "line1"),
-}
-
-
-class LinkingUnavailable(LinkageError):
-    """No model has been trained yet, so records cannot be matched."""
-
-    code = "IDENTITY_LINKING_UNAVAILABLE"
 
 
 class IdentityLinker:
@@ -83,7 +66,16 @@ class IdentityLinker:
     ) -> Decision:
         if self.resolver is None:
             raise LinkingUnavailable(f"no linkage model in {self.config.models_dir}: train one (hub identities train)")
-        return await self.resolver.resolve(ExternalRecord(source, external_id, attributes, verified or {}))
+        decision = await self.resolver.resolve(ExternalRecord(source, external_id, attributes, verified or {}))
+        if decision.outcome is Outcome.AUTO_LINK and not decision.existing:
+            # No personal data in the log: the source, the method and the model, not who.
+            log.info(
+                "identity linked in real time: source %s, method %s, model %s",
+                source,
+                decision.method,
+                decision.model_version,
+            )
+        return decision
 
 
 async def link_incoming(
@@ -97,66 +89,7 @@ async def link_incoming(
 
     Raises `InvalidRecord` (every problem named, nothing written) or `LinkingUnavailable`.
     """
-    decision = await linker.link(source, external_id, attributes, verified)
-    if decision.outcome is Outcome.AUTO_LINK and not decision.existing:
-        # No personal data in the log: the source, the outcome and the model, not who.
-        log.info(
-            "identity linked in real time: source %s, method %s, model %s",
-            source,
-            decision.method,
-            decision.model_version,
-        )
-    return decision
-
-
-def attributes_of(record: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
-    """The matchable attributes of a connector's record, under the names the resolver takes."""
-    data = record.model_dump(mode="json") if isinstance(record, BaseModel) else dict(record)
-    out: dict[str, Any] = {}
-    for name, spellings in ATTRIBUTES.items():
-        for spelling in spellings:
-            if data.get(spelling) is not None:
-                out[name] = data[spelling]
-                break
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class FetchedLink:
-    """What became of one fetched record: a decision, or why there was none."""
-
-    external_id: str
-    decision: Decision | None = None
-    problem: str | None = None
-
-
-async def link_fetched(
-    linker: IdentityLinker, registry: ConnectorRegistry, source: str, external_ids: Iterable[str]
-) -> list[FetchedLink]:
-    """Fetch records the connector holds under ids not linked yet, and match each on its attributes.
-
-    One `fetch` (cached, resilient, batched: the connector framework's), then one resolution per record.
-    A record the upstream could not give, or one without the attributes to match on, is reported, not guessed.
-    """
-    ids = list(dict.fromkeys(external_ids))
-    results = await registry.fetch(source, ids)
-    out = []
-    for external_id in ids:
-        result = results.get(external_id)
-        if result is None or result.value is None:
-            why = result.error.message if result is not None and result.error is not None else "no such record"
-            out.append(FetchedLink(external_id, problem=why))
-            continue
-        try:
-            decision = await link_incoming(linker, source, external_id, attributes_of(result.value))
-        except InvalidRecord as exc:
-            out.append(FetchedLink(external_id, problem=str(exc)))
-            continue
-        out.append(FetchedLink(external_id, decision))
-    return out
-
-
-# --- the webhook path --------------------------------------------------------------------------------
+    return await linker.link(source, external_id, attributes, verified)
 
 
 def is_identity_event(body: bytes) -> bool:

@@ -29,6 +29,7 @@ class Context:
     events: EventBus | None = None  # live events (schema.events); None: nothing is published
     audit: AuditTrail | None = None  # for reads that leave outside an HTTP response (subscription emissions)
     connection_params: dict[str, Any] | None = None  # a WebSocket's connection_init payload (graphql-transport-ws)
+    linker: Any = None  # real-time identity resolution (schema.identity.matching.Matcher; issue 12)
     loaders: Loaders = field(init=False)
     # Personal fields read in this request, by person id: what the audit trail records.
     reads: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))

@@ -26,3 +26,9 @@ class ModelError(LinkageError):
     """A saved model is unreadable, or was trained with comparisons this code does not define."""
 
     code = "LINKAGE_MODEL_INVALID"
+
+
+class LinkingUnavailable(LinkageError):
+    """No model has been trained yet, so records cannot be matched in real time."""
+
+    code = "IDENTITY_LINKING_UNAVAILABLE"

@@ -9,6 +9,7 @@ relink removes the source's cached records for the identity, with the purge cons
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated
 
 import strawberry
@@ -18,15 +19,45 @@ from connectors.errors import CacheUnavailable
 from graph.errors import InvalidValue, NotFound
 from graph.identity import people_for_identities
 from graph.linkage import steward
+from graph.linkage.decision import Outcome
+from graph.linkage.errors import LinkingUnavailable
 from schema.context import Info
 from schema.errors import HubError, InvalidInput, NotFoundError, user_error
+from schema.identity.matching import link_fetched
 from schema.identity.types import IdentityDecision, parse_candidate_id
 from schema.people.queries import parse_person_id
+from schema.people.types import Person
 
 log = logging.getLogger(__name__)
 
 IdentityDecisionResult = Annotated[
     IdentityDecision | NotFoundError | InvalidInput, strawberry.union("IdentityDecisionResult")
+]
+_EXTERNAL_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+OUTCOMES = {Outcome.AUTO_LINK: "LINKED", Outcome.REVIEW: "QUEUED", Outcome.NO_LINK: "UNMATCHED"}
+
+
+@strawberry.type(description="An external record fetched from its connector and matched with the model in use.")
+class ExternalRecordMatch:
+    source: str
+    external_id: str
+    outcome: str = strawberry.field(description="LINKED, ALREADY_LINKED, QUEUED (for a steward) or UNMATCHED.")
+    method: str | None
+    model_version: str | None
+    reason: str
+    queued: int = strawberry.field(description="Candidates sent to the review queue.")
+    person_id: strawberry.Private[str | None] = None
+
+    @strawberry.field(description="The person the record is linked to, if it is.")
+    async def person(self, info: Info) -> Person | None:
+        if self.person_id is None:
+            return None
+        found = await info.context.loaders.person.load(self.person_id)
+        return Person.from_model(found) if found is not None else None
+
+
+MatchExternalRecordResult = Annotated[
+    ExternalRecordMatch | NotFoundError | InvalidInput, strawberry.union("MatchExternalRecordResult")
 ]
 
 
@@ -65,6 +96,50 @@ def _audit(info: Info, decision: steward.StewardDecision, what: str) -> None:
 
 @strawberry.type
 class IdentityMutation:
+    @strawberry.mutation(
+        description="Fetch a connector's record for an id not linked yet and match it now: linked above the "
+        "upper threshold, queued for review between the thresholds, left alone below (audited)."
+    )
+    async def match_external_record(
+        self, info: Info, source: str, external_id: str
+    ) -> MatchExternalRecordResult | None:
+        request = info.context.connectors
+        if request is None or source not in request.registry:
+            return InvalidInput(message=f"no connector named {source!r}", code="BAD_USER_INPUT", field="source")
+        if not _EXTERNAL_ID.match(external_id):
+            return InvalidInput(
+                message="1 to 200 printable characters, no spaces", code="BAD_USER_INPUT", field="externalId"
+            )
+        if info.context.linker is None:
+            raise HubError("Identity linking is not set up in this hub", LinkingUnavailable.code)
+        try:
+            [fetched] = await link_fetched(info.context.linker, request.registry, source, [external_id])
+        except LinkingUnavailable as exc:
+            raise HubError(str(exc), exc.code) from None
+        decision = fetched.decision
+        if decision is None:
+            if fetched.refused:
+                return InvalidInput(message=fetched.problem or "", code="BAD_USER_INPUT", field="record")
+            return NotFoundError(
+                message=f"{source} has no record {external_id}: {fetched.problem}",
+                code="NOT_FOUND",
+                id=strawberry.ID(external_id),
+            )
+        for person_id in {decision.person_id, *(c.person_id for c in decision.candidates)}:
+            if person_id:
+                info.context.reads[person_id].add("matchExternalRecord")
+        info.context.loaders.identity_links.clear_all()
+        return ExternalRecordMatch(
+            source=source,
+            external_id=external_id,
+            outcome="ALREADY_LINKED" if decision.existing else OUTCOMES[decision.outcome],
+            method=decision.method if decision.outcome is Outcome.AUTO_LINK else None,
+            model_version=decision.model_version,
+            reason=decision.reason,
+            queued=len(decision.candidates) if decision.outcome is Outcome.REVIEW else 0,
+            person_id=decision.person_id,
+        )
+
     @strawberry.mutation(description="Accept a proposed pair: the identity is linked to the person (audited).")
     async def accept_identity_candidate(
         self, info: Info, id: strawberry.ID, reason: str

@@ -25,14 +25,17 @@ from bench.linkage import Trained
 from connectors.registry import ConnectorRegistry
 from graph.driver import Graph
 from graph.linkage.decision import Outcome
+from graph.linkage.errors import LinkingUnavailable
 from graph.linkage.links import candidates_for_identity, links_for_person
 from hub.app import create_app
 from hub.errors import Refusal
-from hub.identities import IdentityLinker, LinkingUnavailable, link_fetched, link_incoming, receive_identity
+from hub.identities import IdentityLinker, link_incoming, receive_identity
 from hub.linkage import LinkageSetupError, load_config, save_model
 from hub.settings import Settings
+from schema.identity.matching import link_fetched
 
 FEED = "register_feed"
+SOCIAL_YAML = Path(__file__).resolve().parents[2] / "config" / "connectors" / "social.yaml"
 
 
 def linkage_config(tmp: Path, trained: Trained | None) -> Path:
@@ -255,3 +258,86 @@ def test_a_broken_linkage_configuration_stops_start_up_naming_the_file(settings:
     bad.write_text("thresholds: {auto_link: 0.2, review: 0.9}\n")
     with pytest.raises(LinkageSetupError, match="linkage.yaml.*review <= auto_link"):
         create_app(settings.model_copy(update={"linkage_config": bad}))
+
+
+MATCH = """
+mutation($source: String!, $externalId: String!) { matchExternalRecord(source: $source, externalId: $externalId) {
+  __typename
+  ... on ExternalRecordMatch { source externalId outcome method modelVersion reason queued person { id } }
+  ... on InvalidInput { field message }
+  ... on NotFoundError { id message }
+} }
+"""
+
+
+async def test_a_steward_matches_a_record_fetched_from_its_connector(
+    settings: Settings, token: Any, trained: Trained, make_person: MakePerson, graph: Graph, tmp_path: Path
+) -> None:
+    """The fetch path wired into the app: `matchExternalRecord` fetches through the connector and matches."""
+    person = await make_person("Margaret", born=date(1935, 12, 13))
+    records = {
+        "reg-1": {
+            "name": {"given": "Margaret", "family": person.family_name},
+            "born": born(person),
+            "address": {"postcode": "SW1A 1AA"},
+        },
+        "reg-2": {"name": {"given": "Margaret"}, "born": born(person)},
+    }
+
+    async def one(request: web.Request) -> web.StreamResponse:
+        found = records.get(request.match_info["id"])
+        return web.json_response(found) if found else web.json_response({"error": "not found"}, status=404)
+
+    upstream = web.Application()
+    upstream.add_routes([web.get("/people/{id}", one)])
+    source = f"register_{uuid.uuid4().hex[:6]}"
+    steward = {"authorization": f"Bearer {token(['steward'], subject='steward-3')}", "x-purpose": "data-stewardship"}
+    async with serving(upstream) as base:
+        connectors = tmp_path / "connectors"
+        connectors.mkdir()
+        (connectors / f"{source}.yaml").write_text(REGISTER_YAML.format(base=base))
+        (connectors / "social.yaml").write_text(SOCIAL_YAML.read_text())
+        update = {"connectors_dir": connectors, "linkage_config": linkage_config(tmp_path, trained)}
+        app = create_app(settings.model_copy(update=update))
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub.test") as client,
+        ):
+
+            async def match(external_id: str, headers: dict[str, str] = steward, src: str = source) -> Any:
+                variables = {"source": src, "externalId": external_id}
+                response = await client.post("/graphql", json={"query": MATCH, "variables": variables}, headers=headers)
+                return response.json()
+
+            body = await match("reg-1")
+            assert body["data"]["matchExternalRecord"] == {
+                "__typename": "ExternalRecordMatch",
+                "source": source,
+                "externalId": "reg-1",
+                "outcome": "LINKED",
+                "method": "probabilistic",
+                "modelVersion": trained.model.version,
+                "reason": body["data"]["matchExternalRecord"]["reason"],
+                "queued": 0,
+                "person": {"id": person.id},
+            }
+            again = await match("reg-1")
+            assert again["data"]["matchExternalRecord"]["outcome"] == "ALREADY_LINKED"
+            refused = (await match("reg-2"))["data"]["matchExternalRecord"]
+            assert (refused["__typename"], refused["field"]) == ("InvalidInput", "record")
+            assert "familyName" in refused["message"]
+            missing = (await match("reg-9"))["data"]["matchExternalRecord"]
+            assert missing["__typename"] == "NotFoundError"
+            unknown = (await match("reg-1", src="nope"))["data"]["matchExternalRecord"]
+            assert (unknown["__typename"], unknown["field"]) == ("InvalidInput", "source")
+            caseworker = {"authorization": f"Bearer {token(['caseworker'])}", "x-purpose": "child-maintenance"}
+            forbidden = await match("reg-1", headers=caseworker)
+            assert [e["extensions"]["code"] for e in forbidden["errors"]] == ["FORBIDDEN"]
+    [link] = await links_for_person(graph, person.id)
+    assert (link.source, link.external_id, link.method, link.model_version) == (
+        source,
+        "reg-1",
+        "probabilistic",
+        trained.model.version,
+    )
+    assert await candidates_for_identity(graph, source, "reg-2") == []
