@@ -110,6 +110,14 @@ class Switches:
             raise SwitchesUnavailable(f"cannot store the switch of connector {name}") from exc
         return switch
 
+    async def restore(self, name: str, switch: Switch) -> bool:
+        """Put back a switch Redis lost (from the graph's record of decisions) unless one is set; True if put."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return bool(await self.redis.hsetnx(self.key, name, switch.encode()))
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise SwitchesUnavailable(f"cannot restore the switch of connector {name}") from exc
+
     async def clear(self, name: str) -> None:
         """Forget the run-time switch: the YAML holds again."""
         try:

@@ -362,7 +362,7 @@ def create_app(settings: Settings) -> Starlette:
             events = RedisEvents(cache)
             await events.start()
             stack.push_async_callback(events.close)
-            registry = await stack.enter_async_context(running_connectors(connector_specs, cache))
+            registry = await stack.enter_async_context(running_connectors(connector_specs, cache, graph))
             app.state.resources = Resources(
                 graph=graph,
                 redis=cache,

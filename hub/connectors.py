@@ -28,7 +28,7 @@ from connectors import ConnectorConfigError, ConnectorRegistry, Source, create_s
 from connectors.cache import RecordCache
 from connectors.errors import ConfigProblem
 from connectors.registry import ConnectorSpec, build_connector
-from connectors.switches import Switches
+from connectors.switches import Switch, Switches
 from graph.driver import Graph
 from hub.embedded import EmbeddedError, pdeathsig_preexec
 from hub.settings import Settings
@@ -132,18 +132,48 @@ def open_registry(
 
 @contextlib.asynccontextmanager
 async def running_connectors(
-    specs: list[ConnectorSpec], redis: aioredis.Redis | None
+    specs: list[ConnectorSpec], redis: aioredis.Redis | None, graph: Graph | None = None
 ) -> AsyncIterator[ConnectorRegistry]:
-    """One session and one registry for the process; both closed on exit."""
+    """One session and one registry for the process; both closed on exit.
+
+    With ``graph``, stewards' last decisions are put back into Redis where it lost them (a flushed or new
+    Redis): the graph keeps the record, Redis the live switch every replica reads.
+    """
     session = create_session()
     try:
         registry = open_registry(specs, session, redis)
+        if graph is not None and redis is not None:
+            await restore_switches(registry, graph, Switches(redis))
         try:
             yield registry
         finally:
             await registry.aclose()
     finally:
         await session.close()
+
+
+async def restore_switches(registry: ConnectorRegistry, graph: Graph, switches: Switches) -> int:
+    """For each connector Redis holds no switch for, the latest recorded decision (if any); how many restored.
+
+    Never stops start-up: a graph or Redis failure here is logged and the YAML holds until a steward acts.
+    """
+    from graph.connector_decisions import decisions_for
+
+    names = registry.names
+    try:
+        latest = await decisions_for(graph, names, limit=1)
+        restored = 0
+        for name, found in zip(names, latest, strict=True):
+            if found:
+                d = found[0]
+                switch = Switch(d.action == "enable", d.at, d.actor, d.reason)
+                restored += await switches.restore(name, switch)
+    except Exception as exc:  # noqa: BLE001 - availability first; the failure is visible in the log
+        log.warning("connector switches not restored from the graph (%s)", type(exc).__name__)
+        return 0
+    if restored:
+        log.info("restored %d connector switch(es) from the graph's record of decisions", restored)
+    return restored
 
 
 class DemoSandbox:
@@ -222,13 +252,20 @@ class DemoSandboxes:
         secret = os.environ.setdefault(DEMO_WEBHOOK_ENV, DEV_WEBHOOK_SECRET)
         hub = f"http://{self.settings.host}:{self.settings.port}/webhooks/bank_payments"
         bank = ["--hub-url", hub, "--webhook-secret", secret, "--push-every", str(DEMO_PUSH_EVERY)]
+        # A little of a real upstream's weather: latency everywhere, and the bank fails one request in 50
+        # (retries absorb it; the steward's `connectors` view shows it in errorRate).
+        bank += ["--latency", "0.05", "--error-rate", "0.02"]
         data = self.settings.data_dir
         try:
             for kind, port, extra in (
                 ("social", DEMO_SOCIAL_PORT, ()),
                 ("payments", DEMO_PAYMENTS_PORT, bank),
                 ("earnings", DEMO_EARNINGS_PORT, ()),
-                ("partner", DEMO_PARTNER_PORT, ("--api-key", DEV_SECRETS["PARTNER_GRAPHQL_TOKEN"])),
+                (
+                    "partner",
+                    DEMO_PARTNER_PORT,
+                    ("--api-key", DEV_SECRETS["PARTNER_GRAPHQL_TOKEN"], "--latency", "0.03"),
+                ),
             ):
                 self._stack.enter_context(DemoSandbox(data, port, kind=kind, extra=extra))
         except BaseException:

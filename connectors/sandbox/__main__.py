@@ -22,6 +22,12 @@ from aiohttp import web
 from connectors.sandbox import earnings, partner, payments, social
 
 PORTS = {"social": 8101, "payments": 8102, "earnings": 8103, "partner": 8104}
+NAMES = {
+    "social": "social-profile",
+    "payments": "bank (payments)",
+    "earnings": "earnings",
+    "partner": "partner GraphQL",
+}
 
 
 def _app(args: argparse.Namespace) -> web.Application:
@@ -90,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     port = args.port if args.port is not None else PORTS[args.kind]
 
     def announce(_: str) -> None:
-        print(f"{args.kind} sandbox on http://{args.host}:{port} (faults: PUT /_sandbox/fault)", file=sys.stderr)
+        print(f"{NAMES[args.kind]} sandbox on http://{args.host}:{port} (faults: PUT /_sandbox/fault)", file=sys.stderr)
 
     web.run_app(_app(args), host=args.host, port=port, print=announce, access_log=None)
 

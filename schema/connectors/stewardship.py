@@ -21,6 +21,7 @@ from graph import connector_decisions as decisions_repo
 from graph import person as person_repo
 from graph.consent import active_consents
 from graph.errors import InvalidValue
+from schema.connectors.fields import field_name
 from schema.connectors.loaders import ConnectorRequest, HeldField
 from schema.connectors.types import ConnectorProvenance
 from schema.context import Info
@@ -70,6 +71,7 @@ class ConnectorStatus:
     lawful_basis: str
     consent_required: bool
     match: str
+    person_field: str = strawberry.field(description="Where its record shows on Person, e.g. socialProfile.")
     fields: list[str] = strawberry.field(description="The record's fields, as declared.")
     enabled: bool = strawberry.field(description="On or off for every replica (a steward's switch, else its YAML).")
     blocked: str | None = strawberry.field(description="Why it cannot be switched on (e.g. its secrets are unset).")
@@ -107,6 +109,7 @@ class ConnectorStatus:
             lawful_basis=info.lawful_basis.value,
             consent_required=info.consent_required,
             match=info.match.value,
+            person_field=field_name(source.config, type(source.connector)),
             fields=list(info.fields),
             enabled=source.enabled,
             blocked=source.blocked,

@@ -36,7 +36,7 @@ POLICY = {
 }
 STATUS = (
     "name kind description owner purpose enabled breakerState latencyP50Ms latencyP99Ms errorRate cacheHitRate "
-    "lastSuccessAt lastError changedBy changeReason upstreamCalls"
+    "lastSuccessAt lastError changedBy changeReason upstreamCalls personField"
 )
 PROFILE = "socialProfile { headline provenance { connector stale } }"
 
@@ -65,6 +65,22 @@ async def replicas(
         **POLICY,
     }
     (directory / "social.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    # A source whose secret is not in the environment: it starts disabled, and stays so.
+    dormant = {
+        "kind": "rest",
+        "description": "A partner API whose token is not deployed yet",
+        "owner": "stewards@example.gov.uk",
+        "match": "nino",
+        "lawful_basis": "public_task",
+        "purpose": "child-maintenance",
+        "consent_required": False,
+        "settings": {
+            "url": "http://127.0.0.1:9/people/{key}",
+            "auth": {"type": "bearer", "token_env": "DORMANT_TOKEN_NOT_SET"},
+            "fields": {"reference": {"path": "ref", "type": "str"}},
+        },
+    }
+    (directory / "dormant.yaml").write_text(yaml.safe_dump(dormant), encoding="utf-8")
     configured = settings.model_copy(update={"connectors_dir": directory})
     first, second = create_app(configured), create_app(configured)
     async with first.router.lifespan_context(first), second.router.lifespan_context(second):
@@ -79,7 +95,7 @@ async def fresh(social: SocialSandbox, settings: Settings) -> AsyncIterator[None
     yield
     social.state.clear()
     client = aioredis.Redis.from_url(settings.redis_url or "")
-    await client.hdel(DEFAULT_SWITCH_KEY, "social")
+    await client.hdel(DEFAULT_SWITCH_KEY, "social", "dormant")
     await client.aclose()
 
 
@@ -168,6 +184,7 @@ async def test_connectors_lists_each_connector_with_its_declaration_and_health(
     assert again["data"]["person"]["socialProfile"]["provenance"]["connector"] == "social"
     found = await status(on(0), steward)
     assert found["kind"] == "social_profile" and found["owner"] == "stewards@example.gov.uk"
+    assert found["personField"] == "socialProfile"
     assert found["purpose"] == "child-maintenance" and found["enabled"] is True
     assert found["breakerState"] == "CLOSED" and found["lastError"] is None
     assert found["latencyP50Ms"] > 0 and found["latencyP99Ms"] >= found["latencyP50Ms"]
@@ -329,3 +346,47 @@ async def test_person_provenance_lists_each_held_field(
     assert (await on(0)(query))["data"]["person"]["provenance"] == held
     citizen = {"authorization": f"Bearer {token(subject='citizen-x')}"}
     assert codes(await on(0)(query, headers=citizen)) == ["FORBIDDEN"]
+
+
+async def test_a_connector_without_its_secrets_stays_off_and_says_why(
+    on: Callable[..., Run], steward: dict[str, str]
+) -> None:
+    run = on(0)
+    body = await run("{ connectors { name enabled blocked } }", headers=steward)
+    [dormant] = [c for c in body["data"]["connectors"] if c["name"] == "dormant"]
+    assert dormant["enabled"] is False and "DORMANT_TOKEN_NOT_SET" in dormant["blocked"]
+    switched = await run(SET, {"name": "dormant", "enabled": True, "reason": "try it"}, steward)
+    result = switched["data"]["setConnectorEnabled"]
+    assert result["__typename"] == "ConnectorStatus" and result["enabled"] is False, "a switch cannot conjure secrets"
+    assert result["decisions"][0]["action"] == "enable", "the attempt is on record all the same"
+
+
+async def test_a_switch_redis_lost_is_restored_from_the_graph_at_start_up(
+    on: Callable[..., Run],
+    steward: dict[str, str],
+    settings: Settings,
+    replicas: tuple[Starlette, Starlette],
+    make_person: MakePerson,
+    graph: Graph,
+    caseworker: dict[str, str],
+) -> None:
+    me = await make_person()
+    await linked(graph, me.id)
+    done = await on(0)(SET, {"name": "social", "enabled": False, "reason": "suspended agreement"}, steward)
+    assert done["data"]["setConnectorEnabled"]["enabled"] is False
+    client = aioredis.Redis.from_url(settings.redis_url or "")
+    await client.hdel(DEFAULT_SWITCH_KEY, "social")  # Redis lost it (flushed, replaced)
+    await client.aclose()
+    third = create_app(replicas[0].state.settings)
+    async with third.router.lifespan_context(third):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=third), base_url="http://hub.test") as http:
+            response = await http.post(
+                "/graphql", json={"query": f'{{ person(id: "{me.id}") {{ {PROFILE} }} }}'}, headers=caseworker
+            )
+    assert codes(response.json()) == ["CONNECTOR_DISABLED"], "the steward's decision outlived Redis"
+
+
+async def test_decisions_about_a_connector_never_decided_are_none(graph: Graph) -> None:
+    from graph.connector_decisions import decisions_for
+
+    assert await decisions_for(graph, [f"never_{secrets.token_hex(4)}"]) == [[]]
