@@ -18,6 +18,8 @@ from hub.settings import Settings, SettingsError, load_settings
 if TYPE_CHECKING:
     from connectors.registry import ConnectorSpec
     from graph.driver import Graph
+    from graph.linkage.model import LinkageModel
+    from hub.linkage import LinkageConfig
 
 T = TypeVar("T")
 app = typer.Typer(help="Citizen Hub: the person graph served as GraphQL.", no_args_is_help=True)
@@ -303,20 +305,26 @@ def identities_train(
     err.print(f"model {document['version']} saved to {path}")
 
 
+def _linkage_model(config: Path | None) -> tuple[LinkageConfig, LinkageModel]:
+    """The linkage settings and the model in use; a clear error (exit 1) when either is missing or wrong."""
+    from hub.linkage import LinkageSetupError, load_config, load_current_model
+
+    try:
+        cfg = load_config(config) if config else load_config()
+        return cfg, load_current_model(cfg.models_dir)
+    except LinkageSetupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
 @identities_app.command("model")
 def identities_model(
     config: Annotated[Path | None, typer.Option(help="Linkage settings (default config/linkage.yaml).")] = None,
 ) -> None:
     """Describe the model in use: every comparison level with its m, u and match weight."""
-    from hub.linkage import LinkageSetupError, load_config, load_current_model
-
-    try:
-        cfg = load_config(config) if config else load_config()
-        model = load_current_model(cfg.models_dir)
-    except LinkageSetupError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
     import orjson
+
+    _, model = _linkage_model(config)
 
     sys.stdout.buffer.write(orjson.dumps(model.describe(), option=orjson.OPT_INDENT_2) + b"\n")
 
@@ -337,7 +345,7 @@ def identities_link(
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
     from graph.linkage.resolver import Resolver
-    from hub.linkage import LinkageSetupError, load_config, load_current_model
+    from hub.linkage import LinkageSetupError
     from hub.linking import BulkReport, default_checkpoint, link_file, summary
 
     settings = _settings()
@@ -345,12 +353,7 @@ def identities_link(
     if connector not in known:
         err.print(f"[red]error:[/red] no connector named {connector!r} (configured: {', '.join(known) or 'none'})")
         raise typer.Exit(2)
-    try:
-        cfg = load_config(config) if config else load_config()
-        model = load_current_model(cfg.models_dir)
-    except LinkageSetupError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    cfg, model = _linkage_model(config)
     where = checkpoint or default_checkpoint(settings.data_dir, connector, extract)
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
 

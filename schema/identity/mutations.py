@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import strawberry
@@ -94,6 +95,22 @@ def _audit(info: Info, decision: steward.StewardDecision, what: str) -> None:
     info.context.loaders.identity_links.clear_all()
 
 
+CandidateDecision = Callable[..., Awaitable[steward.StewardDecision]]
+
+
+async def _decide(
+    info: Info, decide: CandidateDecision, candidate: str, reason: str, what: str
+) -> IdentityDecisionResult | None:
+    """Accept or reject one proposed pair, named by its candidate id."""
+    try:
+        source, external_id, person_id = parse_candidate_id(candidate)
+        decision = await decide(info.context.graph, source, external_id, person_id, by=_steward(info), why=reason)
+    except (InvalidValue, NotFound) as exc:
+        return user_error(exc)  # type: ignore[return-value]
+    _audit(info, decision, what)
+    return IdentityDecision.from_model(decision)
+
+
 @strawberry.type
 class IdentityMutation:
     @strawberry.mutation(
@@ -144,29 +161,13 @@ class IdentityMutation:
     async def accept_identity_candidate(
         self, info: Info, id: strawberry.ID, reason: str
     ) -> IdentityDecisionResult | None:
-        try:
-            source, external_id, person_id = parse_candidate_id(id)
-            decision = await steward.accept_candidate(
-                info.context.graph, source, external_id, person_id, by=_steward(info), why=reason
-            )
-        except (InvalidValue, NotFound) as exc:
-            return user_error(exc)  # type: ignore[return-value]
-        _audit(info, decision, "acceptIdentityCandidate")
-        return IdentityDecision.from_model(decision)
+        return await _decide(info, steward.accept_candidate, id, reason, "acceptIdentityCandidate")
 
     @strawberry.mutation(description="Reject a proposed pair for good: it is never proposed again (audited).")
     async def reject_identity_candidate(
         self, info: Info, id: strawberry.ID, reason: str
     ) -> IdentityDecisionResult | None:
-        try:
-            source, external_id, person_id = parse_candidate_id(id)
-            decision = await steward.reject_candidate(
-                info.context.graph, source, external_id, person_id, by=_steward(info), why=reason
-            )
-        except (InvalidValue, NotFound) as exc:
-            return user_error(exc)  # type: ignore[return-value]
-        _audit(info, decision, "rejectIdentityCandidate")
-        return IdentityDecision.from_model(decision)
+        return await _decide(info, steward.reject_candidate, id, reason, "rejectIdentityCandidate")
 
     @strawberry.mutation(
         description="Remove an identity's link: the source's cached data for it goes, the pair is never "

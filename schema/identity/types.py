@@ -17,6 +17,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from graph.errors import InvalidValue
+from graph.identity import identity_key
 from graph.linkage import links as repo
 from graph.linkage.steward import StewardDecision
 from schema.context import Info
@@ -48,7 +49,7 @@ def parse_candidate_id(value: str) -> tuple[str, str, str]:
 
 
 def queue_cursor(candidate: repo.ReviewCandidate) -> str:
-    return _encode((f"{candidate.source}|{candidate.external_id}", candidate.person_id))
+    return _encode((identity_key(candidate.source, candidate.external_id), candidate.person_id))
 
 
 def parse_queue_cursor(value: str) -> tuple[str, str]:

@@ -207,27 +207,33 @@ settings:
 """
 
 
+def register_upstream(person: Any, calls: list[str]) -> web.Application:
+    """A partner register keyed by its own ids: reg-1 is `person` (matchable), reg-2 lacks a family name."""
+    records = {
+        "reg-1": {
+            "name": {"given": person.given_name, "family": person.family_name},
+            "born": born(person),
+            "address": {"postcode": "SW1A 1AA"},
+        },
+        "reg-2": {"name": {"given": person.given_name}, "born": born(person)},  # cannot be matched
+    }
+
+    async def one(request: web.Request) -> web.StreamResponse:
+        calls.append(request.match_info["id"])
+        found = records.get(request.match_info["id"])
+        return web.json_response(found) if found else web.json_response({"error": "not found"}, status=404)
+
+    app = web.Application()
+    app.add_routes([web.get("/people/{id}", one)])
+    return app
+
+
 async def test_a_fetched_record_for_an_unlinked_id_is_matched(
     graph: Graph, settings: Settings, trained: Trained, make_person: MakePerson, tmp_path: Path
 ) -> None:
     person = await make_person("Margaret", born=date(1934, 11, 12))
-    people = {
-        "reg-1": {
-            "name": {"given": "Margaret", "family": person.family_name},
-            "born": born(person),
-            "address": {"postcode": "SW1A 1AA"},
-        },
-        "reg-2": {"name": {"given": "Margaret"}, "born": born(person)},  # no family name: cannot be matched
-    }
     calls: list[str] = []
-
-    async def one(request: web.Request) -> web.StreamResponse:
-        calls.append(request.match_info["id"])
-        found = people.get(request.match_info["id"])
-        return web.json_response(found) if found else web.json_response({"error": "not found"}, status=404)
-
-    upstream = web.Application()
-    upstream.add_routes([web.get("/people/{id}", one)])
+    upstream = register_upstream(person, calls)
     source = f"register_{uuid.uuid4().hex[:6]}"
     async with serving(upstream) as base, aiohttp.ClientSession() as session:
         (tmp_path / f"{source}.yaml").write_text(REGISTER_YAML.format(base=base))
@@ -275,21 +281,7 @@ async def test_a_steward_matches_a_record_fetched_from_its_connector(
 ) -> None:
     """The fetch path wired into the app: `matchExternalRecord` fetches through the connector and matches."""
     person = await make_person("Margaret", born=date(1935, 12, 13))
-    records = {
-        "reg-1": {
-            "name": {"given": "Margaret", "family": person.family_name},
-            "born": born(person),
-            "address": {"postcode": "SW1A 1AA"},
-        },
-        "reg-2": {"name": {"given": "Margaret"}, "born": born(person)},
-    }
-
-    async def one(request: web.Request) -> web.StreamResponse:
-        found = records.get(request.match_info["id"])
-        return web.json_response(found) if found else web.json_response({"error": "not found"}, status=404)
-
-    upstream = web.Application()
-    upstream.add_routes([web.get("/people/{id}", one)])
+    upstream = register_upstream(person, [])
     source = f"register_{uuid.uuid4().hex[:6]}"
     steward = {"authorization": f"Bearer {token(['steward'], subject='steward-3')}", "x-purpose": "data-stewardship"}
     async with serving(upstream) as base:
