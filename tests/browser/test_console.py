@@ -21,16 +21,31 @@ from graph.identity import link_identity
 from hub.settings import Settings
 
 PROFILE = "socialProfile { headline provenance { connector } }"
+PURPOSE = "data-stewardship"
+ENABLE = """mutation($reason: String) {
+  setConnectorEnabled(name: "social", enabled: true, reason: $reason) { ... on ConnectorStatus { enabled } }
+}"""
 
 
 @pytest.fixture(autouse=True)
-async def social_switched_back(settings: Settings, social: SocialSandbox) -> AsyncIterator[None]:
-    """The run-time switch lives in the shared valkey: each test starts and ends with none."""
-    client = aioredis.Redis.from_url(settings.redis_url or "")
-    await client.hdel(DEFAULT_SWITCH_KEY, "social")
+async def social_switched_back(
+    settings: Settings, social: SocialSandbox, hub_url: str, hub_token: Any
+) -> AsyncIterator[None]:
+    """Each test starts with no faults and social on, and ends with social switched back on through the API:
+    a switch is shared in valkey and its latest decision is kept in the graph, which every hub started
+    later restores (deleting the valkey key alone would leave later tests with social off)."""
     social.state.clear()
     yield
     social.state.clear()
+    steward = {"authorization": f"Bearer {hub_token(['steward'], subject='browser-tests')}", "x-purpose": PURPOSE}
+    async with httpx.AsyncClient(base_url=hub_url, timeout=30) as http:
+        response = await http.post(
+            "/graphql",
+            json={"query": ENABLE, "variables": {"reason": "browser test: switched back on"}},
+            headers=steward,
+        )
+    assert response.json()["data"]["setConnectorEnabled"]["enabled"] is True, response.text
+    client = aioredis.Redis.from_url(settings.redis_url or "")
     await client.hdel(DEFAULT_SWITCH_KEY, "social")
     await client.aclose()
 
@@ -101,6 +116,14 @@ async def test_a_steward_disables_a_connector_and_queries_then_show_its_typed_er
     assert body["data"]["person"]["givenName"] and body["data"]["person"]["socialProfile"] is None
     assert [e["extensions"]["code"] for e in body["errors"]] == ["CONNECTOR_DISABLED"]
     assert social.state.api_calls == calls, "a disabled connector calls nothing upstream"
+
+    # Switched back on from the console: the same query answers again.
+    await page.locator("#switch-enable").check()
+    await page.locator("#switch-reason").fill("Investigation closed")
+    await page.locator("#switch-submit").click()
+    await expect(card.locator('[data-field="enabled"]')).to_have_text("Enabled")
+    body = await caseworker_read(hub_url, hub_token, person_id)
+    assert body["data"]["person"]["socialProfile"]["headline"], body
     assert not page.problems, page.problems
 
 
