@@ -24,7 +24,7 @@ from graph.consent import grant_consent
 from graph.driver import Graph
 from graph.identity import link_identity
 from hub.app import create_app
-from hub.settings import Settings
+from hub.settings import DEFAULT_POLICY, Settings
 
 Run = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -38,7 +38,7 @@ STATUS = (
     "name kind description owner purpose enabled breakerState latencyP50Ms latencyP99Ms errorRate cacheHitRate "
     "lastSuccessAt lastError changedBy changeReason upstreamCalls personField"
 )
-PROFILE = "socialProfile { headline provenance { connector stale } }"
+PROFILE = "watchedProfile { headline provenance { connector stale } }"
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ async def replicas(
         "settings": {"base_url": social.url, "client_id": "SOCIAL_CLIENT_ID", "client_secret": "SOCIAL_CLIENT_SECRET"},
         **POLICY,
     }
-    (directory / "social.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    (directory / "watched.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
     # A source whose secret is not in the environment: it starts disabled, and stays so.
     dormant = {
         "kind": "rest",
@@ -81,7 +81,19 @@ async def replicas(
         },
     }
     (directory / "dormant.yaml").write_text(yaml.safe_dump(dormant), encoding="utf-8")
-    configured = settings.model_copy(update={"connectors_dir": directory})
+    # Its own connector name, so no other module's app (same graph, same valkey) meets these switches.
+    policy = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    policy["grants"].append(
+        {
+            "role": "caseworker",
+            "purpose": "child-maintenance",
+            "connector": "watched",
+            "read": ["Person.watchedProfile", "SocialProfile.*", "ConnectorProvenance.*"],
+        }
+    )
+    policy_file = directory.parent / "steward-policies.yaml"
+    policy_file.write_text(yaml.safe_dump(policy), encoding="utf-8")
+    configured = settings.model_copy(update={"connectors_dir": directory, "policy_file": policy_file})
     first, second = create_app(configured), create_app(configured)
     async with first.router.lifespan_context(first), second.router.lifespan_context(second):
         yield first, second
@@ -95,7 +107,7 @@ async def fresh(social: SocialSandbox, settings: Settings) -> AsyncIterator[None
     yield
     social.state.clear()
     client = aioredis.Redis.from_url(settings.redis_url or "")
-    await client.hdel(DEFAULT_SWITCH_KEY, "social", "dormant")
+    await client.hdel(DEFAULT_SWITCH_KEY, "watched", "dormant")
     await client.aclose()
 
 
@@ -133,9 +145,9 @@ async def on(replicas: tuple[Starlette, Starlette], caseworker: dict[str, str]) 
 
 async def linked(graph: Graph, person_id: str, *, consent: bool = True) -> str:
     external = f"p-{secrets.token_hex(8)}"
-    await link_identity(graph, person_id, "social", external, method="test", linked_by="test")
+    await link_identity(graph, person_id, "watched", external, method="test", linked_by="test")
     if consent:
-        await grant_consent(graph, person_id, "social", "child-maintenance")
+        await grant_consent(graph, person_id, "watched", "child-maintenance")
     return external
 
 
@@ -146,7 +158,7 @@ def codes(body: dict[str, Any]) -> list[str]:
 async def status(run: Run, steward: dict[str, str]) -> dict[str, Any]:
     body = await run(f"{{ connectors {{ {STATUS} }} }}", headers=steward)
     assert "errors" not in body, body
-    [social] = [c for c in body["data"]["connectors"] if c["name"] == "social"]
+    [social] = [c for c in body["data"]["connectors"] if c["name"] == "watched"]
     return social
 
 
@@ -179,12 +191,12 @@ async def test_connectors_lists_each_connector_with_its_declaration_and_health(
     me = await make_person()
     await linked(graph, me.id)
     read = await on(0)(f'{{ person(id: "{me.id}") {{ {PROFILE} }} }}')
-    assert read["data"]["person"]["socialProfile"]["headline"], read
+    assert read["data"]["person"]["watchedProfile"]["headline"], read
     again = await on(0)(f'{{ person(id: "{me.id}") {{ {PROFILE} }} }}')  # a cache hit
-    assert again["data"]["person"]["socialProfile"]["provenance"]["connector"] == "social"
+    assert again["data"]["person"]["watchedProfile"]["provenance"]["connector"] == "watched"
     found = await status(on(0), steward)
     assert found["kind"] == "social_profile" and found["owner"] == "stewards@example.gov.uk"
-    assert found["personField"] == "socialProfile"
+    assert found["personField"] == "watchedProfile"
     assert found["purpose"] == "child-maintenance" and found["enabled"] is True
     assert found["breakerState"] == "CLOSED" and found["lastError"] is None
     assert found["latencyP50Ms"] > 0 and found["latencyP99Ms"] >= found["latencyP50Ms"]
@@ -198,10 +210,10 @@ async def test_disabling_on_one_replica_answers_connector_disabled_on_another(
     me = await make_person()
     await linked(graph, me.id)
     query = f'{{ person(id: "{me.id}") {{ givenName {PROFILE} }} }}'
-    assert (await on(1)(query))["data"]["person"]["socialProfile"] is not None
+    assert (await on(1)(query))["data"]["person"]["watchedProfile"] is not None
     calls = social.state.api_calls
 
-    done = await on(0)(SET, {"name": "social", "enabled": False, "reason": "upstream breach under review"}, steward)
+    done = await on(0)(SET, {"name": "watched", "enabled": False, "reason": "upstream breach under review"}, steward)
     result = done["data"]["setConnectorEnabled"]
     assert result["__typename"] == "ConnectorStatus" and result["enabled"] is False
     assert result["changedBy"] == "steward-7" and result["changeReason"] == "upstream breach under review"
@@ -211,15 +223,15 @@ async def test_disabling_on_one_replica_answers_connector_disabled_on_another(
     # The other replica, on its very next query: the core record, and a typed error for the source.
     other = await on(1)(f'{{ person(id: "{me.id}") {{ givenName {PROFILE} }} }}')
     assert other["data"]["person"]["givenName"] == me.given_name
-    assert other["data"]["person"]["socialProfile"] is None
+    assert other["data"]["person"]["watchedProfile"] is None
     [error] = other["errors"]
-    assert error["extensions"]["code"] == "CONNECTOR_DISABLED" and error["extensions"]["connector"] == "social"
+    assert error["extensions"]["code"] == "CONNECTOR_DISABLED" and error["extensions"]["connector"] == "watched"
     assert social.state.api_calls == calls, "a disabled connector calls nothing"
     assert (await status(on(1), steward))["enabled"] is False
 
-    back = await on(1)(SET, {"name": "social", "enabled": True, "reason": "cleared"}, steward)
+    back = await on(1)(SET, {"name": "watched", "enabled": True, "reason": "cleared"}, steward)
     assert back["data"]["setConnectorEnabled"]["enabled"] is True
-    assert (await on(0)(query))["data"]["person"]["socialProfile"] is not None
+    assert (await on(0)(query))["data"]["person"]["watchedProfile"] is not None
 
 
 async def test_the_breaker_opens_after_upstream_failures_and_the_steward_sees_it_recover(
@@ -246,7 +258,7 @@ async def test_the_breaker_opens_after_upstream_failures_and_the_steward_sees_it
     await asyncio.sleep(0.45)  # reset_timeout: the next call is a probe
     assert (await status(on(0), steward))["breakerState"] == "HALF_OPEN"
     healed = await on(0)(f'{{ person(id: "{people[2].id}") {{ {PROFILE} }} }}')
-    assert healed["data"]["person"]["socialProfile"]["headline"], healed
+    assert healed["data"]["person"]["watchedProfile"]["headline"], healed
     found = await status(on(0), steward)
     assert found["breakerState"] == "CLOSED" and 0 < found["errorRate"] < 1
 
@@ -256,22 +268,22 @@ async def test_test_connector_fetches_live_and_is_audited(
 ) -> None:
     me = await make_person()
     external = await linked(graph, me.id)
-    body = await on(0)(TEST, {"name": "social", "person": me.id}, steward)
+    body = await on(0)(TEST, {"name": "watched", "person": me.id}, steward)
     result = body["data"]["testConnector"]
     assert result["__typename"] == "ConnectorTestSuccess", body
     assert result["record"]["headline"] and result["latencyMs"] > 0
-    assert result["provenance"] == {"connector": "social", "cached": False, "stale": False, "matchConfidence": 1.0}
+    assert result["provenance"] == {"connector": "watched", "cached": False, "stale": False, "matchConfidence": 1.0}
     assert social.state.calls["profile"] == 1
     # Again: past the cache, a live call each time.
-    await on(0)(TEST, {"name": "social", "person": me.id}, steward)
+    await on(0)(TEST, {"name": "watched", "person": me.id}, steward)
     assert social.state.calls["profile"] == 2
     [log] = await access_log(graph, [me.id])
     steward_reads = [e for e in log if e.actor == "steward-7"]
-    assert steward_reads and "testConnector:social" in steward_reads[0].fields
+    assert steward_reads and "testConnector:watched" in steward_reads[0].fields
     assert steward_reads[0].purpose == "data-stewardship"
 
     social.state.inject(Fault(mode="error_500"))
-    failed = (await on(0)(TEST, {"name": "social", "person": me.id}, steward))["data"]["testConnector"]
+    failed = (await on(0)(TEST, {"name": "watched", "person": me.id}, steward))["data"]["testConnector"]
     assert failed["__typename"] == "ConnectorTestFailure" and failed["code"] == "CONNECTOR_UNAVAILABLE"
     assert external not in failed["message"]
 
@@ -282,7 +294,7 @@ async def test_test_connector_refuses_clearly(
     no_consent = await make_person()
     await linked(graph, no_consent.id, consent=False)
     unlinked = await make_person()
-    await grant_consent(graph, unlinked.id, "social", "child-maintenance")
+    await grant_consent(graph, unlinked.id, "watched", "child-maintenance")
     run = on(0)
 
     async def test(name: str, person: str) -> dict[str, Any]:
@@ -291,11 +303,11 @@ async def test_test_connector_refuses_clearly(
         result: dict[str, Any] = body["data"]["testConnector"]
         return result
 
-    assert (await test("social", no_consent.id))["code"] == "CONSENT_REQUIRED"
-    assert (await test("social", unlinked.id))["code"] == "NOT_LINKED"
+    assert (await test("watched", no_consent.id))["code"] == "CONSENT_REQUIRED"
+    assert (await test("watched", unlinked.id))["code"] == "NOT_LINKED"
     assert (await test("nope", unlinked.id))["__typename"] == "NotFoundError"
-    assert (await test("social", "not-a-uuid"))["field"] == "personId"
-    missing = await test("social", "00000000-0000-4000-8000-000000000000")
+    assert (await test("watched", "not-a-uuid"))["field"] == "personId"
+    missing = await test("watched", "00000000-0000-4000-8000-000000000000")
     assert missing["__typename"] == "NotFoundError"
     assert social.state.api_calls == 0
 
@@ -310,16 +322,16 @@ async def test_set_connector_enabled_refuses_bad_input_and_other_roles(
         "message": "no connector named 'nope'",
         "id": "nope",
     }
-    long = await run(SET, {"name": "social", "enabled": False, "reason": "x" * 501}, steward)
+    long = await run(SET, {"name": "watched", "enabled": False, "reason": "x" * 501}, steward)
     assert long["data"]["setConnectorEnabled"]["field"] == "reason"
     assert (await status(run, steward))["enabled"] is True, "bad input changes nothing"
 
-    caseworker_try = await run(SET, {"name": "social", "enabled": False})
+    caseworker_try = await run(SET, {"name": "watched", "enabled": False})
     assert codes(caseworker_try) == ["FORBIDDEN"] and caseworker_try["data"]["setConnectorEnabled"] is None
     no_purpose = {"authorization": steward["authorization"]}
     assert codes(await run("{ connectors { name } }", headers=no_purpose, status=403)) == ["PURPOSE_REQUIRED"]
     other_purpose = {**steward, "x-purpose": "child-maintenance"}
-    refused = await run(SET, {"name": "social", "enabled": False}, other_purpose, status=403)
+    refused = await run(SET, {"name": "watched", "enabled": False}, other_purpose, status=403)
     assert codes(refused) == ["FORBIDDEN"]
     assert (await status(run, steward))["enabled"] is True
 
@@ -334,14 +346,16 @@ async def test_person_provenance_lists_each_held_field(
     before = await on(0)(query, headers=steward)
     assert before["data"]["person"]["provenance"] == [], "nothing held before anything was fetched"
 
-    profile = await on(0)(f'{{ person(id: "{me.id}") {{ socialProfile {{ headline currentEmployer connections }} }} }}')
+    profile = await on(0)(
+        f'{{ person(id: "{me.id}") {{ watchedProfile {{ headline currentEmployer connections }} }} }}'
+    )
     held = (await on(1)(query, headers=steward))["data"]["person"]["provenance"]
     by_field = {h["field"]: h for h in held}
     assert {"headline", "currentEmployer", "connections"} <= set(by_field)
-    assert by_field["currentEmployer"]["path"] == "socialProfile.currentEmployer"
-    assert all(h["connector"] == "social" and h["cached"] and not h["stale"] for h in held)
+    assert by_field["currentEmployer"]["path"] == "watchedProfile.currentEmployer"
+    assert all(h["connector"] == "watched" and h["cached"] and not h["stale"] for h in held)
     assert by_field["headline"]["matchConfidence"] == 1.0
-    assert profile["data"]["person"]["socialProfile"]["headline"]
+    assert profile["data"]["person"]["watchedProfile"]["headline"]
     # The caseworker may read it too; a citizen may not.
     assert (await on(0)(query))["data"]["person"]["provenance"] == held
     citizen = {"authorization": f"Bearer {token(subject='citizen-x')}"}
@@ -372,10 +386,10 @@ async def test_a_switch_redis_lost_is_restored_from_the_graph_at_start_up(
 ) -> None:
     me = await make_person()
     await linked(graph, me.id)
-    done = await on(0)(SET, {"name": "social", "enabled": False, "reason": "suspended agreement"}, steward)
+    done = await on(0)(SET, {"name": "watched", "enabled": False, "reason": "suspended agreement"}, steward)
     assert done["data"]["setConnectorEnabled"]["enabled"] is False
     client = aioredis.Redis.from_url(settings.redis_url or "")
-    await client.hdel(DEFAULT_SWITCH_KEY, "social")  # Redis lost it (flushed, replaced)
+    await client.hdel(DEFAULT_SWITCH_KEY, "watched")  # Redis lost it (flushed, replaced)
     await client.aclose()
     third = create_app(replicas[0].state.settings)
     async with third.router.lifespan_context(third):
@@ -384,6 +398,7 @@ async def test_a_switch_redis_lost_is_restored_from_the_graph_at_start_up(
                 "/graphql", json={"query": f'{{ person(id: "{me.id}") {{ {PROFILE} }} }}'}, headers=caseworker
             )
     assert codes(response.json()) == ["CONNECTOR_DISABLED"], "the steward's decision outlived Redis"
+    await on(0)(SET, {"name": "watched", "enabled": True, "reason": "restored"}, steward)
 
 
 async def test_decisions_about_a_connector_never_decided_are_none(graph: Graph) -> None:
