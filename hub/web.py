@@ -64,13 +64,14 @@ class Consentable:
     purpose: str
 
 
-def _page(name: str) -> Route:
+def _page(route: str, name: str) -> Route:
+    """`route` serves web/pages/<name>.html, as it is: the page's module does the rest."""
     path = PAGES / f"{name}.html"
 
     async def page(request: Request) -> Response:
         return FileResponse(path, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
 
-    return Route(f"/{name}" if name != "sign-in" else "/dev/sign-in", page, methods=["GET"])
+    return Route(route, page, methods=["GET"])
 
 
 def _static(path: Path) -> StaticFiles:
@@ -92,8 +93,8 @@ def web_routes(settings: Settings, connectors: list[ConnectorSpec]) -> list[Base
         return JSONResponse([asdict(c) for c in consentable], headers={"Cache-Control": "no-cache"})
 
     routes: list[BaseRoute] = [
-        _page("me"),
-        _page("console"),
+        _page("/me", "me"),
+        _page("/console", "console"),
         Route("/me/consentable", consent_sources, methods=["GET"]),
         Mount("/assets/app", _static(WEB / "static"), name="web-app"),
         Mount("/assets/govuk", _static(NODE_MODULES / "govuk-frontend" / "dist" / "govuk"), name="web-govuk"),
@@ -103,7 +104,7 @@ def web_routes(settings: Settings, connectors: list[ConnectorSpec]) -> list[Base
     ]
     if settings.dev_tokens:
         routes += [
-            _page("sign-in"),
+            _page("/dev/sign-in", "sign-in"),
             Route("/dev/sign-in/choices", sign_in_choices, methods=["GET"]),
             Route("/dev/sign-in", sign_in, methods=["POST"]),
         ]

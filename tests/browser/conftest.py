@@ -34,6 +34,7 @@ ARTIFACTS = ROOT / ".data" / "artifacts" / "browser"
 CHROMIUM = Path(os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium"))
 APT_TIMEOUT = 900
 WEBHOOK_CONNECTOR = "payments"
+BREAKER_RESET = 8  # seconds; longer than the console's 5 s refresh, so an open breaker is seen open
 # axe-core rule tags for WCAG 2.0, 2.1 and 2.2, levels A and AA.
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
@@ -96,6 +97,8 @@ def web_settings(settings: Settings, social: SocialSandbox, tmp_path_factory: py
     connectors = tmp_path_factory.mktemp("web-connectors")
     document = yaml.safe_load((ROOT / "config" / "connectors" / "social.yaml").read_text(encoding="utf-8"))
     document["settings"]["base_url"] = social.url
+    # Two failed calls open the breaker, for BREAKER_RESET seconds: the console test watches it cycle.
+    document.update(retry={"attempts": 1}, breaker={"failure_threshold": 2, "reset_timeout": BREAKER_RESET})
     (connectors / "social.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
     dev = settings.model_copy(
         update={"auth_jwks_file": None, "data_dir": tmp_path_factory.mktemp("web-hub"), "connectors_dir": connectors}

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from conftest import MakePerson
 from playwright.async_api import expect
 
-from connectors.sandbox import SocialSandbox
+from connectors.sandbox import Fault, SocialSandbox
 from connectors.switches import DEFAULT_SWITCH_KEY
 from graph.consent import grant_consent
 from graph.driver import Graph
@@ -21,15 +21,31 @@ from graph.identity import link_identity
 from hub.settings import Settings
 
 PROFILE = "socialProfile { headline provenance { connector } }"
+PURPOSE = "data-stewardship"
+ENABLE = """mutation($reason: String) {
+  setConnectorEnabled(name: "social", enabled: true, reason: $reason) { ... on ConnectorStatus { enabled } }
+}"""
 
 
 @pytest.fixture(autouse=True)
-async def social_switched_back(settings: Settings, social: SocialSandbox) -> AsyncIterator[None]:
-    """The run-time switch lives in the shared valkey: each test starts and ends with none."""
-    client = aioredis.Redis.from_url(settings.redis_url or "")
-    await client.hdel(DEFAULT_SWITCH_KEY, "social")
+async def social_switched_back(
+    settings: Settings, social: SocialSandbox, hub_url: str, hub_token: Any
+) -> AsyncIterator[None]:
+    """Each test starts with no faults and social on, and ends with social switched back on through the API:
+    a switch is shared in valkey and its latest decision is kept in the graph, which every hub started
+    later restores (deleting the valkey key alone would leave later tests with social off)."""
     social.state.clear()
     yield
+    social.state.clear()
+    steward = {"authorization": f"Bearer {hub_token(['steward'], subject='browser-tests')}", "x-purpose": PURPOSE}
+    async with httpx.AsyncClient(base_url=hub_url, timeout=30) as http:
+        response = await http.post(
+            "/graphql",
+            json={"query": ENABLE, "variables": {"reason": "browser test: switched back on"}},
+            headers=steward,
+        )
+    assert response.json()["data"]["setConnectorEnabled"]["enabled"] is True, response.text
+    client = aioredis.Redis.from_url(settings.redis_url or "")
     await client.hdel(DEFAULT_SWITCH_KEY, "social")
     await client.aclose()
 
@@ -100,6 +116,14 @@ async def test_a_steward_disables_a_connector_and_queries_then_show_its_typed_er
     assert body["data"]["person"]["givenName"] and body["data"]["person"]["socialProfile"] is None
     assert [e["extensions"]["code"] for e in body["errors"]] == ["CONNECTOR_DISABLED"]
     assert social.state.api_calls == calls, "a disabled connector calls nothing upstream"
+
+    # Switched back on from the console: the same query answers again.
+    await page.locator("#switch-enable").check()
+    await page.locator("#switch-reason").fill("Investigation closed")
+    await page.locator("#switch-submit").click()
+    await expect(card.locator('[data-field="enabled"]')).to_have_text("Enabled")
+    body = await caseworker_read(hub_url, hub_token, person_id)
+    assert body["data"]["person"]["socialProfile"]["headline"], body
     assert not page.problems, page.problems
 
 
@@ -138,4 +162,31 @@ async def test_the_console_has_no_serious_accessibility_violations(page: Any, hu
     violations, text = await axe(page)
     print(f"axe on console: {len(violations)} violation(s)\n{text}")
     assert not [v for v in violations if v["impact"] in ("serious", "critical")], text
+    assert not page.problems, page.problems
+
+
+async def test_connector_health_is_live_the_breaker_seen_opening_and_closing_without_reload(
+    page: Any, hub_url: str, graph: Graph, make_person: MakePerson, hub_token: Any, social: SocialSandbox
+) -> None:
+    people = [await linked_person(make_person, graph) for _ in range(3)]
+    await sign_in_steward(page, hub_url)
+    card = page.locator('[data-connector="social"]')
+    await expect(card.locator('[data-field="breaker"]')).to_have_text("Closed")
+    await page.evaluate("window.__sameDocument = true")
+    social.state.inject(Fault(mode="error_500"))
+    for person_id in people[:2]:  # the failure threshold
+        failed = await caseworker_read(hub_url, hub_token, person_id)
+        assert [e["extensions"]["code"] for e in failed["errors"]] == ["CONNECTOR_UNAVAILABLE"]
+    # The console refreshes itself (every 5 s): open, with the error rate and the last error.
+    await expect(card.locator('[data-field="breaker"]')).to_have_text("Open", timeout=7_000)
+    assert await card.locator('[data-field="error-rate"]').text_content() != "0.0%"
+    await expect(card.locator('[data-field="last-error"]')).to_contain_text("CONNECTOR_UNAVAILABLE")
+    social.state.clear()
+    # After the reset timeout the next call is a probe; it succeeds and the breaker closes.
+    await expect(card.locator('[data-field="breaker"]')).to_have_text("Half open", timeout=15_000)
+    healed = await caseworker_read(hub_url, hub_token, people[2])
+    assert healed["data"]["person"]["socialProfile"]["headline"], healed
+    await expect(card.locator('[data-field="breaker"]')).to_have_text("Closed", timeout=7_000)
+    await expect(card.locator('[data-field="last-success"]')).not_to_have_text("–")
+    assert await page.evaluate("window.__sameDocument") is True, "the page was reloaded"
     assert not page.problems, page.problems

@@ -1,10 +1,13 @@
 // Shared by the hub's pages: the signed-in token, GraphQL over HTTP and WebSocket, and safe DOM building.
 // Every value from the API goes into the page as text (textContent), never as HTML.
+import { initAll } from "/assets/govuk/govuk-frontend.min.js";
 import { createClient } from "/assets/graphql-ws/client.js";
 
 // GOV.UK Frontend styles its components only when the page says JavaScript runs (its template does
-// this with an inline script; the pages' Content-Security-Policy allows none, so a module does it).
+// this with an inline script; the pages' Content-Security-Policy allows none, so a module does it),
+// then its own JS wires the static components (the service navigation's mobile menu, the skip link).
 document.body.classList.add("js-enabled", "govuk-frontend-supported");
+initAll();
 
 const STORE = "citizen-hub.token.";
 
