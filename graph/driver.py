@@ -229,8 +229,10 @@ class Graph:
 
         async def once() -> list[dict[str, Any]]:
             async with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
-                result = await session.run(query, params or {})
-                return [record.data() async for record in result]
+                # The instrument sees the statement text (a trace span), never the parameter values.
+                with instrument.statement(label, query) if instrument is not None else nullcontext():
+                    result = await session.run(query, params or {})
+                    return [record.data() async for record in result]
 
         async def run() -> list[dict[str, Any]]:
             # What a managed transaction would retry (a connection refused or dropped under a burst, a
