@@ -22,7 +22,15 @@ from hub.settings import Settings
 def test_rolling_restart_and_sigkill_under_load(
     settings: Settings, hub_env: dict[str, str], token: MintToken, tmp_path: Path
 ) -> None:
-    env = {**hub_env, "HUB_RATE_LIMIT_PER_MINUTE": "0", "HUB_LOG_LEVEL": "WARNING"}
+    # Production's graph budgets (2 s connect, 5 s of retries for conflicts), not the 1 s the outage tests use:
+    # with a busy machine, audit writes of several replicas can conflict for longer than a second.
+    env = {
+        **hub_env,
+        "HUB_RATE_LIMIT_PER_MINUTE": "0",
+        "HUB_LOG_LEVEL": "WARNING",
+        "HUB_GRAPH_CONNECTION_TIMEOUT": "2",
+        "HUB_GRAPH_MAX_RETRY_TIME": "5",
+    }
     cluster = Cluster(
         settings.model_copy(update={"data_dir": tmp_path / "data"}),
         replicas=3,
