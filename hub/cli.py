@@ -77,6 +77,7 @@ def serve(
                 _seed_demo_cases(live)
                 if live.dev and live.demo_connectors:
                     _link_demo_people(live)
+                _seed_demo_identities(live)  # demo-queue: a model and a review queue to look at
             try:
                 application = create_app(live)
             except (PolicyError, DocumentError, ConnectorConfigError, LinkageSetupError) as exc:
@@ -675,6 +676,31 @@ def import_command(
     )
     if cp.bad + cp.link_errors:
         raise typer.Exit(3)
+
+
+# demo-queue: `serve --demo` trains a linkage model if none is in use and resolves a demo register's records
+def _seed_demo_identities(settings: Settings) -> None:
+    from hub.demo_identities import SOURCE, DemoIdentities, seed_demo_identities
+    from hub.linkage import LinkageSetupError, load_config
+
+    try:
+        cfg = load_config(settings.linkage_config)
+    except LinkageSetupError:
+        return  # create_app names the bad file and stops
+
+    async def work(graph: Graph) -> DemoIdentities:
+        return await seed_demo_identities(graph, cfg)
+
+    try:
+        done = _with_graph(settings, work)
+    except LinkageSetupError as exc:
+        err.print(f"[yellow]demo identities skipped:[/yellow] {exc}")
+        return
+    if done.trained:
+        err.print(f"linkage model {done.trained} trained for the demo in {done.train_seconds:.1f} s ({cfg.models_dir})")
+    if set(done.outcomes) - {"NO_LINK"}:  # a no-link writes nothing, so a re-run says nothing
+        counts = ", ".join(f"{n} {outcome.lower().replace('_', ' ')}" for outcome, n in sorted(done.outcomes.items()))
+        err.print(f"{SOURCE}: {sum(done.outcomes.values())} demo records resolved ({counts}); see /console")
 
 
 if __name__ == "__main__":
