@@ -127,13 +127,13 @@ async def test_a_cancelled_waiter_leaves_the_bulkhead_consistent() -> None:
 
 
 async def test_rate_limiter_allows_a_burst_then_paces() -> None:
-    limiter = RateLimiter(rate=5, per=0.5)
+    limiter = RateLimiter(rate=5, per=2.0)
     started = time.monotonic()
     for _ in range(5):
         await limiter.acquire()
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.3  # the burst did not wait (a wait would be 0.4 s per unit)
     await limiter.acquire()
-    assert time.monotonic() - started >= 0.08  # one more unit takes per / rate = 0.1 s
+    assert time.monotonic() - started >= 0.35  # one more unit takes per / rate = 0.4 s
 
 
 def test_rate_limiter_accepts_fractional_rates() -> None:
