@@ -6,25 +6,33 @@
    applies the migrations, so every constraint and index the hub keeps is in place for both writers.
    A small raw write (its own seed) warms the server up.
 2. Then `--rounds` rounds, each of `--people / --rounds` people for each writer, alternating so that
-   load from elsewhere on the machine falls on both alike:
-   * raw: synthetic households (one seed) written with plain CREATEs in batches of `--batch`, nothing
-     validated or checked (`graph.bulk.raw_write`), links in a second pass;
-   * import: a JSON Lines extract of other households (another seed: other NINOs) with addresses,
-     claims, parents and partners by NINO, loaded by `hub import`'s `Importer`: row-by-row validation,
-     MERGE on the NINO, the second pass for links, a checkpoint per batch.
+   load from elsewhere on the machine falls on both alike. Each writer gets a JSON Lines extract of its
+   own households (own seed: other NINOs) with addresses, claims, parents and partners by NINO:
+   * raw: the very nodes, properties and relationships `hub import` would write for its extract (built
+     with the importer's own row code before the clock starts), written with plain CREATEs in batches
+     of `--batch`, nothing validated or checked (`graph.bulk.raw_write`), then the links (each
+     partnership once) in batches of `--batch`;
+   * import: `hub import`'s `Importer` on its extract: reading and row-by-row validation, the check of
+     which NINOs the graph holds, the links, a checkpoint per batch.
 
-Prints people/s for each (over all rounds), import ÷ raw, the graph server's heap setting and peak RSS,
-and this process's peak RSS (the importer streams: memory is bounded by the batch, not the file).
+Prints people/s for each (over all rounds), import ÷ raw overall and by round, the CPU each writer
+cost this process and the graph server per 1,000 people (what the ratio is made of, and steadier than
+wall time on a busy machine), the graph server's heap setting and peak RSS, and this process's peak RSS
+(the importer streams: memory is bounded by the batch, not the file).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +47,7 @@ from graph.driver import Graph
 from graph.migrations import migrate
 from hub.app import connect_graph
 from hub.embedded import EmbeddedError
-from hub.importer import Importer
+from hub.importer import Importer, add_row, links_of, parse_row
 from hub.seed import HouseholdGenerator
 from hub.services import running_services
 from hub.settings import SettingsError, load_settings
@@ -110,81 +118,124 @@ def write_extract(path: Path, generator: HouseholdGenerator, start: int, people:
     return written, after
 
 
-def raw_batches(
-    generator: HouseholdGenerator, start: int, people: int, size: int
-) -> Iterator[tuple[ImportBatch, list[dict[str, Any]], int]]:
-    """Seed data as raw write batches of about `size` people, the links of each, and the next household."""
-    for batch, h in households(generator, start, people, size):
-        nino = {p["id"]: p["props"]["nino"] for p in batch.people}
-        out = ImportBatch(
-            people=[{"nino": p["props"]["nino"], "id": p["id"], "props": p["props"]} for p in batch.people],
-            addresses=_addresses_with_nino(batch, nino),
-            residences=[{**r, "nino": nino[r["person"]]} for r in batch.residences],
-            claims=[{**c, "nino": nino[c["person"]]} for c in batch.claims],
-        )
-        links = [{"kind": "PARENT_OF", "a": nino[x["a"]], "b": nino[x["b"]]} for x in batch.parent_of]
-        links += [{"kind": "PARTNER_OF", "a": nino[x["a"]], "b": nino[x["b"]]} for x in batch.partner_of]
-        yield out, links, h
+def raw_batches(path: Path, size: int) -> tuple[list[ImportBatch], list[dict[str, Any]]]:
+    """What `hub import` would write for the extract at `path`, as raw write batches of `size` people, and
+    its household links with each partnership once: the same nodes, properties and relationships as the
+    import makes (a fair baseline), built before the clock starts."""
+    now = datetime.now(UTC)
+    batches: list[ImportBatch] = []
+    links: list[dict[str, Any]] = []
+    batch = ImportBatch()
+    with path.open("rb") as fh:
+        for line, raw in enumerate(fh, 1):
+            row = parse_row(raw)
+            add_row(batch, row, now)
+            links += [x for x in links_of(row, line) if x["kind"] == "PARENT_OF" or x["a"] < x["b"]]
+            if len(batch.people) >= size:
+                batches.append(batch)
+                batch = ImportBatch()
+    if batch.people:
+        batches.append(batch)
+    return batches, links
 
 
-def _addresses_with_nino(batch: Batch, nino: dict[str, str]) -> list[dict[str, Any]]:
-    """Each address once, with the NINO of the first person living there (raw rows carry one)."""
-    first: dict[str, str] = {}
-    for r in batch.residences:
-        first.setdefault(r["address"], nino[r["person"]])
-    return [{**a, "nino": first.get(a["id"], "")} for a in batch.addresses]
+async def raw_round(graph: Graph, extract: Path, size: int, tally: Tally) -> int:
+    """Raw-write the people of `extract` (plain CREATEs in batches of `size`, then the links in batches of
+    `size`) into `tally`; returns the people written. Building the rows is left out of the time; reading
+    and validating the file is part of the import's."""
+    batches, links = raw_batches(extract, size)
+    written = 0
+    with tally.clock():
+        for batch in batches:
+            await raw_write(graph, batch)
+            written += len(batch.people)
+        for i in range(0, len(links), size):
+            await raw_links(graph, links[i : i + size])
+    tally.people += written
+    return written
 
 
-async def raw_round(
-    graph: Graph, generator: HouseholdGenerator, start: int, people: int, size: int
-) -> tuple[int, float, int]:
-    """Raw-write `people` people from household `start`; returns (people, seconds, next household).
-    Generating the rows is left out of the time, as reading the extract is part of the import's."""
-    batches = list(raw_batches(generator, start, people, size))
-    started = time.perf_counter()
-    written, all_links = 0, []
-    for batch, links, _ in batches:
-        await raw_write(graph, batch)
-        written += len(batch.people)
-        all_links.extend(links)
-    for i in range(0, len(all_links), size):
-        await raw_links(graph, all_links[i : i + size])
-    return written, time.perf_counter() - started, batches[-1][2] if batches else start
+def _cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) of process `pid` so far; 0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run(graph: Graph, args: argparse.Namespace, console: Console) -> list[tuple[str, int, float, str]]:
+@dataclass(slots=True)
+class Tally:
+    """One writer's people, wall time, and CPU time of this process and of the graph server."""
+
+    server_pid: int | None
+    people: int = 0
+    seconds: float = 0.0
+    cpu: float = 0.0
+    server_cpu: float = 0.0
+
+    @contextlib.contextmanager
+    def clock(self) -> Iterator[None]:
+        wall, cpu, server = time.perf_counter(), time.process_time(), _cpu_seconds(self.server_pid)
+        try:
+            yield
+        finally:
+            self.seconds += time.perf_counter() - wall
+            self.cpu += time.process_time() - cpu
+            self.server_cpu += _cpu_seconds(self.server_pid) - server
+
+    @property
+    def rate(self) -> float:
+        return self.people / self.seconds if self.seconds else 0.0
+
+
+async def run(graph: Graph, args: argparse.Namespace, console: Console, server_pid: int | None) -> dict[str, Tally]:
     """Rounds alternating raw and import, so that load from elsewhere falls on both alike."""
     await migrate(graph)
     importing, raw = HouseholdGenerator(IMPORT_SEED), HouseholdGenerator(RAW_SEED)
-    await raw_round(graph, HouseholdGenerator(WARM_UP_SEED), 0, min(2000, args.people), args.batch)  # warm-up
+    warm_up = args.data_dir / "warm-up.jsonl"
+    write_extract(warm_up, HouseholdGenerator(WARM_UP_SEED), 0, min(2000, args.people))
+    await raw_round(graph, warm_up, args.batch, Tally(server_pid))
     per_round = max(1, args.people // args.rounds)
-    totals = {"raw": [0, 0.0], "import": [0, 0.0]}
-    bad = 0
+    tallies = {"raw": Tally(server_pid), "import": Tally(server_pid)}
+    bad, ratios = 0, []
     next_import = next_raw = 0
     for r in range(args.rounds):
-        n, s, next_raw = await raw_round(graph, raw, next_raw, per_round, args.batch)
-        totals["raw"][0] += n
-        totals["raw"][1] += s
+        raw_extract = args.data_dir / f"raw-{r}.jsonl"
+        _, next_raw = write_extract(raw_extract, raw, next_raw, per_round)
+        one = Tally(server_pid)
+        await raw_round(graph, raw_extract, args.batch, one)
         extract = args.data_dir / f"extract-{r}.jsonl"
-        rows, next_import = write_extract(extract, importing, next_import, per_round)
-        outcome = await Importer(
+        _, next_import = write_extract(extract, importing, next_import, per_round)
+        importer = Importer(
             graph,
             extract,
             args.data_dir / f"import-{r}.checkpoint.json",
             args.data_dir / f"import-{r}.bad.jsonl",
             batch_size=args.batch,
-        ).run()
-        cp = outcome.checkpoint
-        bad += cp.bad + cp.link_errors
-        totals["import"][0] += cp.rows
-        totals["import"][1] += outcome.seconds
-        console.print(
-            f"round {r + 1}/{args.rounds}: raw {n / s:,.0f} people/s, import {cp.rows / outcome.seconds:,.0f} people/s"
         )
-    return [
-        ("raw (plain CREATEs)", int(totals["raw"][0]), float(totals["raw"][1]), ""),
-        ("import (validated, MERGE, links)", int(totals["import"][0]), float(totals["import"][1]), f"{bad} bad rows"),
-    ]
+        two = Tally(server_pid)
+        with two.clock():
+            outcome = await importer.run()
+        cp = outcome.checkpoint
+        two.people = cp.rows
+        bad += cp.bad + cp.link_errors
+        for name, tally in (("raw", one), ("import", two)):
+            total = tallies[name]
+            total.people += tally.people
+            total.seconds += tally.seconds
+            total.cpu += tally.cpu
+            total.server_cpu += tally.server_cpu
+        ratios.append(two.rate / one.rate)
+        console.print(
+            f"round {r + 1}/{args.rounds}: raw {one.rate:,.0f} people/s, import {two.rate:,.0f} people/s "
+            f"({ratios[-1]:.2f})"
+        )
+    args.bad_rows, args.ratios = bad, ratios
+    return tallies
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,27 +255,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             graph = connect_graph(live)
             java = graph_server_pid()
 
-            async def go() -> list[tuple[str, int, float, str]]:
+            async def go() -> dict[str, Tally]:
                 try:
-                    return await run(graph, args, console)
+                    return await run(graph, args, console, java)
                 finally:
                     await graph.close()
 
-            results = asyncio.run(go())
+            tallies = asyncio.run(go())
             graph_rss = peak_rss_mb(java) if java else None
     except (SettingsError, EmbeddedError, BenchError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1
-    mean_raw = next(n / s for name, n, s, _ in results if name.startswith("raw"))
+    raw = tallies["raw"]
     table = Table(
         title=f"import vs raw batched writes: batches of {args.batch:,}, graph heap -Xmx{args.heap}",
         title_justify="left",
     )
-    for col in ("writer", "people", "seconds", "people/s", "÷ raw", "note"):
+    columns = ("writer", "people", "seconds", "people/s", "÷ raw", "hub CPU ms/1k", "graph CPU ms/1k", "note")
+    for col in columns:
         table.add_column(col, justify="left" if col in ("writer", "note") else "right")
-    for name, n, s, note in results:
-        table.add_row(name, f"{n:,}", f"{s:.1f}", f"{n / s:,.0f}", f"{n / s / mean_raw:.2f}", note)
+    labels = {"raw": "raw (plain CREATEs)", "import": "import (validated, checked, links)"}
+    for name, t in tallies.items():
+        note = f"{args.bad_rows} bad rows" if name == "import" else "same rows, nothing checked"
+        table.add_row(
+            labels[name],
+            f"{t.people:,}",
+            f"{t.seconds:.1f}",
+            f"{t.rate:,.0f}",
+            f"{t.rate / raw.rate:.2f}",
+            f"{1000 * 1000 * t.cpu / t.people:,.0f}",
+            f"{1000 * 1000 * t.server_cpu / t.people:,.0f}" if java else "-",
+            note,
+        )
     console.print(table)
+    ratios = sorted(args.ratios)
+    console.print(
+        f"import ÷ raw by round: {', '.join(f'{x:.2f}' for x in args.ratios)} "
+        f"(median {ratios[len(ratios) // 2]:.2f}). CPU is per 1,000 people: this process (hub CPU) and the "
+        "graph server's java process, each measured over the writer's own time."
+    )
     me = _self_peak_mb()
     console.print(
         f"peak RSS: graph server {graph_rss or 0:,.0f} MB (heap -Xmx{args.heap}), this process {me:,.0f} MB. "

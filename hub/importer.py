@@ -59,7 +59,7 @@ from rich.progress import (
 from graph.bulk import ImportBatch, import_batch, import_links
 from graph.driver import Graph
 from graph.errors import InvalidValue
-from graph.models import PersonStatus, name_key
+from graph.models import PersonStatus, full_name_key, name_key
 from graph.nino import normalise_nino
 from graph.validation import check_birth_date, clean_name, normalise_postcode
 
@@ -175,11 +175,13 @@ def person_id_for(row: PersonRow) -> str:
 
 
 def add_row(batch: ImportBatch, row: PersonRow, now: datetime) -> None:
+    given_key, family_key = name_key(row.given_name), name_key(row.family_name)
     props = {
         "givenName": row.given_name,
         "familyName": row.family_name,
-        "givenNameKey": name_key(row.given_name),
-        "familyNameKey": name_key(row.family_name),
+        "givenNameKey": given_key,
+        "familyNameKey": family_key,
+        "fullNameKey": full_name_key(given_key, family_key),  # identity resolution's blocking key (issue 12)
         "dateOfBirth": row.date_of_birth,
         "status": row.status.value,
         "createdAt": now,

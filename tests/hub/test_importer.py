@@ -225,3 +225,21 @@ def test_the_command_imports_reports_and_exits_non_zero_on_bad_rows(settings: Se
     rerun = subprocess.run([*command, "--restart"], env=env, capture_output=True, text=True, timeout=120)
     assert "imported 3 people (0 new, 3 already present)" in rerun.stdout, rerun.stdout + rerun.stderr
     shutil.rmtree(tmp_path / "data")
+
+
+async def test_imported_people_carry_the_name_keys_search_and_identity_blocking_read(
+    graph: Graph, tmp_path: Path
+) -> None:
+    family = unique_family()
+    nino = random_nino()
+    source = write_lines(tmp_path / "people.jsonl", [person(nino, family, "Siân")])
+    await importer(graph, source, tmp_path).run()
+
+    async def work(tx: Tx) -> dict[str, Any] | None:
+        return await tx.fetch_one(
+            "MATCH (p:Person {nino: $n}) RETURN p.givenNameKey AS g, p.familyNameKey AS f, p.fullNameKey AS k",
+            {"n": nino},
+        )
+
+    keys = await graph.read(work)
+    assert keys == {"g": "SIAN", "f": family.upper(), "k": f"{family.upper()}|SIAN"}
