@@ -47,7 +47,7 @@ from graph.driver import Graph
 from graph.migrations import migrate
 from hub.app import connect_graph
 from hub.embedded import EmbeddedError
-from hub.importer import Importer, add_row, links_of, parse_row
+from hub.importer import Importer, add_row, parse_row
 from hub.seed import HouseholdGenerator
 from hub.services import running_services
 from hub.settings import SettingsError, load_settings
@@ -128,14 +128,14 @@ def raw_batches(path: Path, size: int) -> tuple[list[ImportBatch], list[dict[str
     batch = ImportBatch()
     with path.open("rb") as fh:
         for line, raw in enumerate(fh, 1):
-            row = parse_row(raw)
-            add_row(batch, row, now)
-            links += [x for x in links_of(row, line) if x["kind"] == "PARENT_OF" or x["a"] < x["b"]]
+            add_row(batch, parse_row(raw), now, line)
             if len(batch.people) >= size:
                 batches.append(batch)
                 batch = ImportBatch()
     if batch.people:
         batches.append(batch)
+    for b in batches:
+        links += [x for x in b.links if x["kind"] == "PARENT_OF" or x["a"] < x["b"]]
     return batches, links
 
 

@@ -88,12 +88,15 @@ class ImportBatch:
     addresses: list[dict[str, Any]] = field(default_factory=list)  # {nino, id, props}
     residences: list[dict[str, Any]] = field(default_factory=list)  # {nino, address, from, to}
     claims: list[dict[str, Any]] = field(default_factory=list)  # {nino, id, props}
+    links: list[dict[str, Any]] = field(default_factory=list)  # {kind, a, b, line}: household links by NINO
 
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
     created: int  # people new to the graph
     present: int  # people whose NINO was already there (left as they were; their new claims/addresses added)
+    links: int = 0  # link rows made (or found already there) in the batch's transaction
+    deferred: list[dict[str, Any]] = field(default_factory=list)  # links naming a NINO neither here nor stored
 
 
 _IMPORT_STATEMENTS: tuple[tuple[str, str], ...] = (
@@ -112,20 +115,47 @@ _IMPORT_STATEMENTS: tuple[tuple[str, str], ...] = (
     ),
 )
 
+# Household links by NINO. PARTNER_OF is stored once, from the smaller id to the larger (as
+# graph.household.link does), whichever row names it. MERGE where both people were stored before the
+# transaction (the link may be there); CREATE where one of them is new in it (the link cannot be).
+_MATCH_LINK: dict[str, str] = {
+    "PARENT_OF": "MATCH (a:Person {nino: r.a}) MATCH (b:Person {nino: r.b}) ",
+    "PARTNER_OF": "MATCH (x:Person {nino: r.a}) MATCH (y:Person {nino: r.b}) "
+    "WITH r, CASE WHEN x.id < y.id THEN x ELSE y END AS a, CASE WHEN x.id < y.id THEN y ELSE x END AS b ",
+}
+_LINK_STATEMENTS: dict[str, str] = {kind: f"{match}MERGE (a)-[:{kind}]->(b)" for kind, match in _MATCH_LINK.items()}
+_NEW_LINK_STATEMENTS: dict[str, str] = {
+    kind: f"UNWIND $rows AS r {match}CREATE (a)-[:{kind}]->(b)" for kind, match in _MATCH_LINK.items()
+}
+
+
+def _link_key(link: dict[str, Any]) -> tuple[str, str, str]:
+    a, b = link["a"], link["b"]
+    if link["kind"] == "PARTNER_OF" and b < a:  # named from either side, stored once
+        a, b = b, a
+    return link["kind"], a, b
+
 
 async def import_batch(graph: Graph, batch: ImportBatch) -> ImportResult:
     """Write one batch in one transaction (all of it or none of it); idempotent.
 
-    The transaction first asks which NINOs the graph holds. People it does not hold are written with
-    plain CREATEs, as fast as the server writes anything (`_RAW_STATEMENTS`); people it holds go through
-    MERGE, which adds only what is missing. A concurrent writer creating one of the "new" NINOs in
-    between makes the CREATE fail on the unique constraint (ConstraintError), never duplicate a person:
-    the caller retries, and the retry sees that person as present.
+    The transaction first asks which NINOs the graph holds, of the batch's people and of the people its
+    links name. People it does not hold are written with plain CREATEs, as fast as the server writes
+    anything (`_RAW_STATEMENTS`); people it holds go through MERGE, which adds only what is missing. A
+    concurrent writer creating one of the "new" NINOs in between makes the CREATE fail on the unique
+    constraint (ConstraintError), never duplicate a person: the caller retries, and the retry sees that
+    person as present.
+
+    Links between people of the batch, or to people stored before, are made in the same transaction
+    (each once, however many rows name it); links naming anyone else (someone later in the file, or no
+    one) come back as `deferred`, for the caller's second pass.
     """
+    ninos = [p["nino"] for p in batch.people]
+    here = set(ninos)
+    named = sorted({n for link in batch.links for n in (link["a"], link["b"])} - here)
 
     async def work(tx: Tx) -> ImportResult:
-        ninos = [p["nino"] for p in batch.people]
-        rows = await tx.fetch("UNWIND $ninos AS n MATCH (p:Person {nino: n}) RETURN n", {"ninos": ninos})
+        rows = await tx.fetch("UNWIND $ninos AS n MATCH (p:Person {nino: n}) RETURN n", {"ninos": ninos + named})
         present = {r["n"] for r in rows}
         for attr, create in _RAW_STATEMENTS:
             fresh = [r for r in getattr(batch, attr) if r["nino"] not in present]
@@ -135,18 +165,26 @@ async def import_batch(graph: Graph, batch: ImportBatch) -> ImportResult:
             known = [r for r in getattr(batch, attr) if r["nino"] in present]
             if known:
                 await tx.fetch(merge, {"rows": known})
-        return ImportResult(created=len(set(ninos) - present), present=len(present))
+        reachable = here | present
+        made, deferred = 0, []
+        unique: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for link in batch.links:
+            if link["a"] in reachable and link["b"] in reachable:
+                made += 1
+                unique.setdefault(_link_key(link), link)
+            else:
+                deferred.append(link)
+        for kind in _MATCH_LINK:
+            new = [x for x in unique.values() if x["kind"] == kind and not (x["a"] in present and x["b"] in present)]
+            old = [x for x in unique.values() if x["kind"] == kind and x["a"] in present and x["b"] in present]
+            if new:
+                await tx.fetch(_NEW_LINK_STATEMENTS[kind], {"rows": new})
+            if old:
+                await tx.fetch(f"UNWIND $rows AS r {_LINK_STATEMENTS[kind]}", {"rows": old})
+        created = len(here - present)
+        return ImportResult(created=created, present=len(here) - created, links=made, deferred=deferred)
 
     return await graph.write(work)
-
-
-_LINK_STATEMENTS: dict[str, str] = {
-    "PARENT_OF": "MATCH (a:Person {nino: r.a}) MATCH (b:Person {nino: r.b}) MERGE (a)-[:PARENT_OF]->(b)",
-    # Stored once, from the smaller id to the larger (as graph.household.link does), whichever row names it.
-    "PARTNER_OF": "MATCH (x:Person {nino: r.a}) MATCH (y:Person {nino: r.b}) "
-    "WITH r, CASE WHEN x.id < y.id THEN x ELSE y END AS a, CASE WHEN x.id < y.id THEN y ELSE x END AS b "
-    "MERGE (a)-[:PARTNER_OF]->(b)",
-}
 
 
 async def import_links(graph: Graph, links: Sequence[dict[str, Any]]) -> set[tuple[int, str, str]]:
@@ -196,17 +234,13 @@ async def raw_write(graph: Graph, batch: ImportBatch) -> None:
 
 
 async def raw_links(graph: Graph, links: Sequence[dict[str, Any]]) -> None:
-    """Household links with plain CREATEs (bench only, see `raw_write`)."""
+    """Household links with the import's CREATE statements, nothing checked (bench only, see `raw_write`)."""
 
     async def work(tx: Tx) -> None:
-        await tx.fetch(
-            "UNWIND $rows AS r MATCH (a:Person {nino: r.a}) MATCH (b:Person {nino: r.b}) CREATE (a)-[:PARENT_OF]->(b)",
-            {"rows": [link for link in links if link["kind"] == "PARENT_OF"]},
-        )
-        await tx.fetch(
-            "UNWIND $rows AS r MATCH (a:Person {nino: r.a}) MATCH (b:Person {nino: r.b}) CREATE (a)-[:PARTNER_OF]->(b)",
-            {"rows": [link for link in links if link["kind"] == "PARTNER_OF"]},
-        )
+        for kind, statement in _NEW_LINK_STATEMENTS.items():
+            rows = [link for link in links if link["kind"] == kind]
+            if rows:
+                await tx.fetch(statement, {"rows": rows})
 
     if links:
         await graph.write(work)

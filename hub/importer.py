@@ -70,6 +70,8 @@ HEAD_BYTES = 64 * 1024
 MAX_ADDRESSES = 50
 MAX_CLAIMS = 100
 CLAIM_STATUSES = ("ACTIVE", "CLOSED", "PENDING")
+CHECKPOINT_VERSION = 2  # 2: links are made with their batch; only forward references wait in the spool
+YIELD_EVERY = 32  # rows validated between chances for the batch in flight to talk to the server
 
 
 class ImportFailed(Exception):
@@ -174,7 +176,7 @@ def person_id_for(row: PersonRow) -> str:
     return str(row.id) if row.id else str(uuid.uuid5(NAMESPACE, f"person:{row.nino}"))
 
 
-def add_row(batch: ImportBatch, row: PersonRow, now: datetime) -> None:
+def add_row(batch: ImportBatch, row: PersonRow, now: datetime, line: int) -> None:
     given_key, family_key = name_key(row.given_name), name_key(row.family_name)
     props = {
         "givenName": row.given_name,
@@ -207,6 +209,7 @@ def add_row(batch: ImportBatch, row: PersonRow, now: datetime) -> None:
         claims.add(claim_id)
         claim = {"type": c.type, "status": c.status, "startDate": c.start_date, "amountPence": c.amount_pence}
         batch.claims.append({"nino": row.nino, "id": claim_id, "props": claim})
+    batch.links.extend(links_of(row, line))
 
 
 def links_of(row: PersonRow, line: int) -> list[dict[str, Any]]:
@@ -237,6 +240,8 @@ class Checkpoint:
     links: int = 0
     link_errors: int = 0
     seconds: float = 0.0  # time spent in earlier runs of this import
+    spool_offset: int = 0  # bytes of the link spool written with this checkpoint
+    version: int = 0  # CHECKPOINT_VERSION when written by this version
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -258,6 +263,11 @@ def load_checkpoint(path: Path, source: Path) -> Checkpoint | None:
         checkpoint = Checkpoint(**data)
     except (orjson.JSONDecodeError, TypeError) as exc:
         raise ImportFailed(f"{path}: not a checkpoint this version wrote ({exc}); pass --restart") from None
+    if checkpoint.version != CHECKPOINT_VERSION:
+        raise ImportFailed(
+            f"{path}: written by another version of hub import; pass --restart to import the file from the "
+            "start (safe: the import is idempotent)"
+        )
     size, head = fingerprint(source)
     if (checkpoint.file, checkpoint.size, checkpoint.head) != (str(source.resolve()), size, head):
         raise ImportFailed(
@@ -307,6 +317,28 @@ def _lines(path: Path, offset: int, line: int) -> Iterator[tuple[int, int, bytes
                 yield line, offset, raw
 
 
+@dataclass(slots=True)
+class _Pending:
+    """A batch being read: its valid rows (each NINO once) ready to write, and its refused lines."""
+
+    now: datetime
+    batch: ImportBatch = field(default_factory=ImportBatch)
+    rows: list[tuple[int, PersonRow]] = field(default_factory=list)
+    seen: dict[str, int] = field(default_factory=dict)
+    bad: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, line: int, row: PersonRow) -> None:
+        if row.nino in self.seen:  # the same person twice in one batch: the first one stands
+            self.bad.append((line, f"nino: repeats line {self.seen[row.nino]}"))
+            return
+        self.seen[row.nino] = line
+        self.rows.append((line, row))
+        add_row(self.batch, row, self.now, line)
+
+
+Flight = tuple["asyncio.Task[list[dict[str, Any]]]", tuple[int, int], _Pending]
+
+
 class Importer:
     def __init__(
         self,
@@ -325,11 +357,14 @@ class Importer:
         self.source = source
         self.checkpoint_path = checkpoint_path
         self.report_path = report_path
+        # Links naming someone not yet written (later in the file, or no one), kept for the second pass.
+        self.spool_path = checkpoint_path.with_suffix(".links.jsonl")
         self.batch_size = batch_size
         self.restart = restart
         self.on_batch = on_batch
         self.kept: list[BadRow] = []
         self._base = 0.0
+        self._spool: Any = None  # the spool, open for appending during the first pass
 
     async def run(self) -> Outcome:
         if not self.source.is_file():
@@ -341,29 +376,48 @@ class Importer:
         finished_before = cp is not None and cp.phase == "done"
         if cp is None:
             size, head = fingerprint(self.source)
-            cp = Checkpoint(file=str(self.source.resolve()), size=size, head=head)
+            cp = Checkpoint(file=str(self.source.resolve()), size=size, head=head, version=CHECKPOINT_VERSION)
             self.report_path.write_bytes(b"")
+            self.spool_path.write_bytes(b"")
         else:
             resumed = cp.line if cp.phase != "done" else None
             with self.report_path.open("ab") as report:  # drop what a crash wrote after the checkpoint
                 report.truncate(cp.report_offset)
+            if cp.phase != "done":
+                self._check_spool(cp)
         started = time.perf_counter()
         self._base = cp.seconds
         with self.report_path.open("ab") as report:
             if cp.phase == "people":
-                await self._people(cp, report, started)
-                cp.phase, cp.offset, cp.line = "links", 0, 0
-                self._save(cp, report, started)
+                with self.spool_path.open("ab") as self._spool:
+                    self._spool.truncate(cp.spool_offset)  # drop what a crash wrote after the checkpoint
+                    await self._people(cp, report, started)
+                    cp.phase, cp.offset, cp.line = "links", 0, 0
+                    self._save(cp, report, started)
+                self._spool = None
             if cp.phase == "links":
                 await self._links(cp, report, started)
                 cp.phase = "done"
                 self._save(cp, report, started)
+                self.spool_path.unlink(missing_ok=True)
         return Outcome(cp, resumed, time.perf_counter() - started, self.kept, self.report_path, finished_before)
+
+    def _check_spool(self, cp: Checkpoint) -> None:
+        have = self.spool_path.stat().st_size if self.spool_path.exists() else -1
+        if have < cp.spool_offset:
+            raise ImportFailed(
+                f"{self.spool_path}: the links kept for the second pass are missing or cut short; "
+                "pass --restart to import the file from the start (safe: the import is idempotent)"
+            )
 
     def _save(self, cp: Checkpoint, report: Any, started: float) -> None:
         report.flush()
         os.fsync(report.fileno())
         cp.report_offset = report.tell()
+        if self._spool is not None:
+            self._spool.flush()
+            os.fsync(self._spool.fileno())
+            cp.spool_offset = self._spool.tell()
         cp.seconds = self._base + time.perf_counter() - started
         cp.save(self.checkpoint_path)
         if self.on_batch is not None:
@@ -379,36 +433,39 @@ class Importer:
         report.write(orjson.dumps({"line": line, "error": reason}) + b"\n")
 
     async def _people(self, cp: Checkpoint, report: Any, started: float) -> None:
-        """Validate batch N+1 while batch N is being written: the server and Python work at once.
+        """Read and validate batch N+1 while batch N is being written: the server and Python work at once.
 
-        One write in flight at most. A batch's bad rows reach the report only when its write is done and
-        just before its checkpoint, so the report never holds rows of a batch the checkpoint does not cover.
+        One write in flight at most, so batch N+1 is written after batch N committed (it sees N's people,
+        and the checkpoint follows the file's order). Reading gives the write a turn every YIELD_EVERY
+        rows, so it can send its next statement as soon as the server answered the last. A batch's bad
+        rows and deferred links reach the report and the spool only once its write is done, just before
+        its checkpoint, so neither ever holds lines of a batch the checkpoint does not cover.
         """
-        rows: list[tuple[int, PersonRow]] = []
-        bad: list[tuple[int, str]] = []
+        pending = _Pending(datetime.now(UTC))
         end = (cp.offset, cp.line)
-        in_flight: tuple[asyncio.Task[None], tuple[int, int], list[tuple[int, str]]] | None = None
+        in_flight: Flight | None = None
 
-        async def finish(flight: tuple[asyncio.Task[None], tuple[int, int], list[tuple[int, str]]]) -> None:
-            task, upto, its_bad = flight
-            await task
-            for line, reason in its_bad:
-                self._bad(report, line, reason, cp)
+        async def finish(flight: Flight) -> None:
+            task, upto, done = flight
+            deferred = await task
+            self._close(cp, report, done, deferred)
             cp.offset, cp.line = upto
             self._save(cp, report, started)
 
         try:
-            for line, offset, raw in _lines(self.source, cp.offset, cp.line):
+            for n, (line, offset, raw) in enumerate(_lines(self.source, cp.offset, cp.line), 1):
                 try:
-                    rows.append((line, parse_row(raw)))
+                    pending.add(line, parse_row(raw))
                 except ValueError as exc:
-                    bad.append((line, str(exc)))
+                    pending.bad.append((line, str(exc)))
                 end = (offset, line)
-                if len(rows) >= self.batch_size:
+                if n % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+                if len(pending.rows) >= self.batch_size:
                     if in_flight is not None:
                         await finish(in_flight)
-                    in_flight = (asyncio.create_task(self._write(rows, cp, report)), end, bad)
-                    rows, bad = [], []
+                    in_flight = (asyncio.create_task(self._write(pending, cp, report)), end, pending)
+                    pending = _Pending(datetime.now(UTC))
             if in_flight is not None:
                 await finish(in_flight)
                 in_flight = None
@@ -417,41 +474,36 @@ class Importer:
                 in_flight[0].cancel()
                 with contextlib.suppress(BaseException):
                     await in_flight[0]
-        if rows:
-            await self._write(rows, cp, report)
-        for line, reason in bad:
-            self._bad(report, line, reason, cp)
+        self._close(cp, report, pending, await self._write(pending, cp, report) if pending.rows else [])
         cp.offset, cp.line = end
 
-    async def _write(self, rows: list[tuple[int, PersonRow]], cp: Checkpoint, report: Any) -> None:
-        now = datetime.now(UTC)
-        seen: dict[str, int] = {}
-        batch = ImportBatch()
-        for line, row in rows:
-            if row.nino in seen:  # the same person twice in one batch: the first one stands
-                self._bad(report, line, f"nino: repeats line {seen[row.nino]}", cp)
-                continue
-            seen[row.nino] = line
-            add_row(batch, row, now)
+    def _close(self, cp: Checkpoint, report: Any, done: _Pending, deferred: list[dict[str, Any]]) -> None:
+        for line, reason in done.bad:
+            self._bad(report, line, reason, cp)
+        for link in deferred:
+            self._spool.write(orjson.dumps(link) + b"\n")
+
+    async def _write(self, pending: _Pending, cp: Checkpoint, report: Any) -> list[dict[str, Any]]:
+        """Write a batch; returns its links that wait for the second pass."""
         for _ in range(CONFLICT_RETRIES):
             try:
-                result = await import_batch(self.graph, batch)
+                result = await import_batch(self.graph, pending.batch)
                 break
             except ConstraintError:
                 continue  # a concurrent writer, or a row that conflicts: see below
         else:
             result = None
         if result is not None:
-            cp.rows += len(seen)
+            cp.rows += len(pending.rows)
             cp.created += result.created
             cp.present += result.present
-            return
+            cp.links += result.links
+            return result.deferred
         # Row by row, so that only the rows that really conflict are refused.
-        for line, row in rows:
-            if seen.get(row.nino) != line:
-                continue
+        deferred: list[dict[str, Any]] = []
+        for line, row in pending.rows:
             single = ImportBatch()
-            add_row(single, row, now)
+            add_row(single, row, pending.now, line)
             try:
                 one = await import_batch(self.graph, single)
             except ConstraintError:
@@ -460,18 +512,18 @@ class Importer:
             cp.rows += 1
             cp.created += one.created
             cp.present += one.present
+            cp.links += one.links
+            deferred.extend(one.deferred)
+        return deferred
 
     async def _links(self, cp: Checkpoint, report: Any, started: float) -> None:
+        """The second pass: links that named someone not yet written when their batch was, in file order."""
         pending: list[dict[str, Any]] = []
         end = (cp.offset, cp.line)
-        for line, offset, raw in _lines(self.source, cp.offset, cp.line):
-            end = (offset, line)
-            if b'"parents"' in raw or b'"partner"' in raw:
-                try:
-                    row = parse_row(raw)
-                except ValueError:
-                    continue  # reported in the first pass
-                pending.extend(links_of(row, line))
+        for _, offset, raw in _lines(self.spool_path, cp.offset, 0):
+            link = orjson.loads(raw)
+            pending.append(link)
+            end = (offset, link["line"])
             if len(pending) >= self.batch_size:
                 await self._link(pending, cp, report)
                 cp.offset, cp.line = end

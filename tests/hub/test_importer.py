@@ -163,9 +163,11 @@ async def test_an_interrupted_import_resumes_where_it_stopped(graph: Graph, tmp_
     rows = [r for _ in range(5) for r in household(family)]  # 15 people
     source = write_lines(tmp_path / "people.jsonl", rows)
     saved: list[Checkpoint] = []
+    spools: list[bytes] = []
 
     def stop_after_two(cp: Checkpoint) -> None:
         saved.append(Checkpoint(**{k: getattr(cp, k) for k in cp.__slots__}))
+        spools.append((tmp_path / "cp.links.jsonl").read_bytes())
         if len(saved) == 2:
             raise Interrupt
 
@@ -183,6 +185,7 @@ async def test_an_interrupted_import_resumes_where_it_stopped(graph: Graph, tmp_
     # that batch, which MERGE makes harmless.
     saved[0].save(tmp_path / "cp.json")
     (tmp_path / "bad.jsonl").write_bytes(b"")
+    (tmp_path / "cp.links.jsonl").write_bytes(spools[1])  # the crash came after the second batch's spool
     again = await importer(graph, source, tmp_path, batch_size=4).run()
     assert again.resumed_at_line == 4
     assert await state(graph, family) == full
