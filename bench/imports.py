@@ -28,11 +28,11 @@ import asyncio
 import contextlib
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.caseworker import BenchError, graph_server_pid
-from bench.run import peak_rss_mb
+from bench.run import baseline_source, graph_env, peak_rss_mb
 from graph.bulk import Batch, ImportBatch, raw_links, raw_write
 from graph.driver import Graph
 from graph.migrations import migrate
@@ -50,9 +50,9 @@ from hub.embedded import EmbeddedError
 from hub.importer import Importer, add_row, parse_row
 from hub.seed import HouseholdGenerator
 from hub.services import running_services
-from hub.settings import SettingsError, load_settings
+from hub.settings import Settings, SettingsError, load_settings
 
-IMPORT_SEED, RAW_SEED, WARM_UP_SEED = 11, 12, 14
+IMPORT_SEED, RAW_SEED, WARM_UP_SEED, BEFORE_SEED = 11, 12, 14, 15
 
 
 def _iso(value: Any) -> Any:
@@ -118,37 +118,33 @@ def write_extract(path: Path, generator: HouseholdGenerator, start: int, people:
     return written, after
 
 
-def raw_batches(path: Path, size: int) -> tuple[list[ImportBatch], list[dict[str, Any]]]:
-    """What `hub import` would write for the extract at `path`, as raw write batches of `size` people, and
-    its household links with each partnership once: the same nodes, properties and relationships as the
-    import makes (a fair baseline), built before the clock starts."""
-    now = datetime.now(UTC)
-    batches: list[ImportBatch] = []
-    links: list[dict[str, Any]] = []
+def raw_batches(path: Path, size: int) -> Iterator[ImportBatch]:
+    """What `hub import` would write for the extract at `path`, as raw write batches of `size` people: the
+    same nodes, properties and relationships (with its links) as the import makes: a fair baseline."""
     batch = ImportBatch()
     with path.open("rb") as fh:
         for line, raw in enumerate(fh, 1):
-            add_row(batch, parse_row(raw), now, line)
+            add_row(batch, parse_row(raw), line)
             if len(batch.people) >= size:
-                batches.append(batch)
+                yield batch
                 batch = ImportBatch()
     if batch.people:
-        batches.append(batch)
-    for b in batches:
-        links += [x for x in b.links if x["kind"] == "PARENT_OF" or x["a"] < x["b"]]
-    return batches, links
+        yield batch
 
 
 async def raw_round(graph: Graph, extract: Path, size: int, tally: Tally) -> int:
-    """Raw-write the people of `extract` (plain CREATEs in batches of `size`, then the links in batches of
-    `size`) into `tally`; returns the people written. Building the rows is left out of the time; reading
-    and validating the file is part of the import's."""
-    batches, links = raw_batches(extract, size)
+    """Raw-write the people of `extract` (plain CREATEs in batches of `size`, then the links, each
+    partnership once, in batches of `size`) into `tally`; returns the people written. Building each
+    batch is left out of the time (the clock runs only around the writes); reading and validating the
+    file is part of the import's time."""
+    links: list[dict[str, Any]] = []
     written = 0
-    with tally.clock():
-        for batch in batches:
+    for batch in raw_batches(extract, size):
+        links += [x for x in batch.links if x["kind"] == "PARENT_OF" or x["a"] < x["b"]]
+        with tally.clock():
             await raw_write(graph, batch)
-            written += len(batch.people)
+        written += len(batch.people)
+    with tally.clock():
         for i in range(0, len(links), size):
             await raw_links(graph, links[i : i + size])
     tally.people += written
@@ -176,6 +172,7 @@ class Tally:
     seconds: float = 0.0
     cpu: float = 0.0
     server_cpu: float = 0.0
+    peak_mb: float = 0.0  # peak RSS of a writer in its own process
 
     @contextlib.contextmanager
     def clock(self) -> Iterator[None]:
@@ -187,54 +184,122 @@ class Tally:
             self.cpu += time.process_time() - cpu
             self.server_cpu += _cpu_seconds(self.server_pid) - server
 
+    def add(self, other: Tally) -> None:
+        self.people += other.people
+        self.seconds += other.seconds
+        self.cpu += other.cpu
+        self.server_cpu += other.server_cpu
+        self.peak_mb = max(self.peak_mb, other.peak_mb)
+
     @property
     def rate(self) -> float:
         return self.people / self.seconds if self.seconds else 0.0
 
 
-async def run(graph: Graph, args: argparse.Namespace, console: Console, server_pid: int | None) -> dict[str, Tally]:
-    """Rounds alternating raw and import, so that load from elsewhere falls on both alike."""
+BEFORE_RUNNER = """
+import asyncio, resource, sys, time
+from pathlib import Path
+
+import orjson
+
+from hub.app import connect_graph
+from hub.importer import Importer
+from hub.settings import load_settings
+
+
+async def main(extract: str, checkpoint: str, report: str, batch: str) -> None:
+    graph = connect_graph(load_settings())
+    try:
+        importer = Importer(graph, Path(extract), Path(checkpoint), Path(report), batch_size=int(batch))
+        wall, cpu = time.perf_counter(), time.process_time()
+        cp = (await importer.run()).checkpoint
+        took, used = time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        await graph.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures = {"rows": cp.rows, "bad": cp.bad + cp.link_errors, "seconds": took, "cpu": used, "peak_mb": peak}
+    print(orjson.dumps(figures).decode())
+
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def before_round(
+    source: Path, env: dict[str, str], args: argparse.Namespace, extract: Path, r: int, tally: Tally
+) -> int:
+    """`hub import` as it was at `--baseline`, in a child process on the same server; its own clock
+    (Python start-up left out); the graph server's CPU is counted over the whole child. Returns bad rows."""
+    here = args.data_dir.resolve()
+    argv = [sys.executable, "-c", BEFORE_RUNNER, str(extract.resolve())]
+    argv += [str(here / f"before-{r}.checkpoint.json"), str(here / f"before-{r}.bad.jsonl"), str(args.batch)]
+    server = _cpu_seconds(tally.server_pid)
+    done = await asyncio.to_thread(
+        subprocess.run, argv, cwd=source, env=env | {"PYTHONPATH": str(source)}, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise BenchError(f"the import at {args.baseline} failed:\n{done.stderr[-2000:]}")
+    figures = orjson.loads(done.stdout.strip().splitlines()[-1])
+    tally.server_cpu += _cpu_seconds(tally.server_pid) - server
+    tally.people += figures["rows"]
+    tally.seconds += figures["seconds"]
+    tally.cpu += figures["cpu"]
+    tally.peak_mb = max(tally.peak_mb, figures["peak_mb"])
+    return int(figures["bad"])
+
+
+async def run(
+    graph: Graph, args: argparse.Namespace, console: Console, server_pid: int | None, live: Settings
+) -> dict[str, Tally]:
+    """Rounds alternating the writers, so that load from elsewhere falls on each alike."""
     await migrate(graph)
-    importing, raw = HouseholdGenerator(IMPORT_SEED), HouseholdGenerator(RAW_SEED)
+    generators = {"raw": HouseholdGenerator(RAW_SEED), "import": HouseholdGenerator(IMPORT_SEED)}
+    source = env = None
+    if args.baseline:
+        source, env = baseline_source(args.baseline, args.data_dir), graph_env(live)
+        env["HUB_DATA_DIR"] = str((args.data_dir / "before").resolve())
+        generators["before"] = HouseholdGenerator(BEFORE_SEED)
     warm_up = args.data_dir / "warm-up.jsonl"
     write_extract(warm_up, HouseholdGenerator(WARM_UP_SEED), 0, min(2000, args.people))
     await raw_round(graph, warm_up, args.batch, Tally(server_pid))
     per_round = max(1, args.people // args.rounds)
-    tallies = {"raw": Tally(server_pid), "import": Tally(server_pid)}
-    bad, ratios = 0, []
-    next_import = next_raw = 0
+    tallies = {name: Tally(server_pid) for name in generators}
+    after = dict.fromkeys(generators, 0)  # the next household of each writer's generator
+    args.bad_rows = dict.fromkeys(generators, 0)
+    args.ratios = {name: [] for name in generators}
     for r in range(args.rounds):
-        raw_extract = args.data_dir / f"raw-{r}.jsonl"
-        _, next_raw = write_extract(raw_extract, raw, next_raw, per_round)
-        one = Tally(server_pid)
-        await raw_round(graph, raw_extract, args.batch, one)
-        extract = args.data_dir / f"extract-{r}.jsonl"
-        _, next_import = write_extract(extract, importing, next_import, per_round)
-        importer = Importer(
-            graph,
-            extract,
-            args.data_dir / f"import-{r}.checkpoint.json",
-            args.data_dir / f"import-{r}.bad.jsonl",
-            batch_size=args.batch,
-        )
-        two = Tally(server_pid)
-        with two.clock():
-            outcome = await importer.run()
-        cp = outcome.checkpoint
-        two.people = cp.rows
-        bad += cp.bad + cp.link_errors
-        for name, tally in (("raw", one), ("import", two)):
-            total = tallies[name]
-            total.people += tally.people
-            total.seconds += tally.seconds
-            total.cpu += tally.cpu
-            total.server_cpu += tally.server_cpu
-        ratios.append(two.rate / one.rate)
+        rates: dict[str, float] = {}
+        names = list(generators)
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # each writer goes first in turn
+            generator = generators[name]
+            extract = args.data_dir / f"{name}-{r}.jsonl"
+            _, after[name] = write_extract(extract, generator, after[name], per_round)
+            one = Tally(server_pid)
+            if name == "raw":
+                await raw_round(graph, extract, args.batch, one)
+            elif name == "import":
+                importer = Importer(
+                    graph,
+                    extract,
+                    args.data_dir / f"import-{r}.checkpoint.json",
+                    args.data_dir / f"import-{r}.bad.jsonl",
+                    batch_size=args.batch,
+                )
+                with one.clock():
+                    cp = (await importer.run()).checkpoint
+                one.people = cp.rows
+                args.bad_rows[name] += cp.bad + cp.link_errors
+            else:
+                assert source is not None and env is not None
+                args.bad_rows[name] += await before_round(source, env, args, extract, r, one)
+            tallies[name].add(one)
+            rates[name] = one.rate
+        for name in names:
+            args.ratios[name].append(rates[name] / rates["raw"])
         console.print(
-            f"round {r + 1}/{args.rounds}: raw {one.rate:,.0f} people/s, import {two.rate:,.0f} people/s "
-            f"({ratios[-1]:.2f})"
+            f"round {r + 1}/{args.rounds}: "
+            + ", ".join(f"{name} {rates[name]:,.0f} people/s ({rates[name] / rates['raw']:.2f})" for name in names)
         )
-    args.bad_rows, args.ratios = bad, ratios
     return tallies
 
 
@@ -242,8 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.imports", description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=20_000, help="people per writer (default 20000)")
     parser.add_argument("--batch", type=int, default=2000, help="people per transaction (default 2000)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternations of raw and import (default 5)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternations of the writers (default 5)")
     parser.add_argument("--heap", default="2g", help="embedded graph heap, -Xmx (default 2g)")
+    parser.add_argument("--baseline", metavar="REV", help="also run `hub import` as it was at git revision REV")
     parser.add_argument("--data-dir", type=Path, default=Path(".data/bench-import"), help="emptied first")
     args = parser.parse_args(argv)
     console = Console(highlight=False)
@@ -257,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             async def go() -> dict[str, Tally]:
                 try:
-                    return await run(graph, args, console, java)
+                    return await run(graph, args, console, java, live)
                 finally:
                     await graph.close()
 
@@ -271,33 +337,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         title=f"import vs raw batched writes: batches of {args.batch:,}, graph heap -Xmx{args.heap}",
         title_justify="left",
     )
-    columns = ("writer", "people", "seconds", "people/s", "÷ raw", "hub CPU ms/1k", "graph CPU ms/1k", "note")
-    for col in columns:
+    columns = ("writer", "people", "seconds", "people/s", "÷ raw", "median ÷ raw", "hub CPU ms/1k", "graph CPU ms/1k")
+    for col in (*columns, "note"):
         table.add_column(col, justify="left" if col in ("writer", "note") else "right")
-    labels = {"raw": "raw (plain CREATEs)", "import": "import (validated, checked, links)"}
+    labels = {
+        "raw": "raw (plain CREATEs)",
+        "import": "import (validated, checked, links)",
+        "before": f"import at {args.baseline}",
+    }
     for name, t in tallies.items():
-        note = f"{args.bad_rows} bad rows" if name == "import" else "same rows, nothing checked"
+        ratios = sorted(args.ratios[name])
         table.add_row(
             labels[name],
             f"{t.people:,}",
             f"{t.seconds:.1f}",
             f"{t.rate:,.0f}",
             f"{t.rate / raw.rate:.2f}",
+            f"{ratios[len(ratios) // 2]:.2f}",
             f"{1000 * 1000 * t.cpu / t.people:,.0f}",
             f"{1000 * 1000 * t.server_cpu / t.people:,.0f}" if java else "-",
-            note,
+            "same rows, nothing checked" if name == "raw" else f"{args.bad_rows[name]} bad rows",
         )
     console.print(table)
-    ratios = sorted(args.ratios)
     console.print(
-        f"import ÷ raw by round: {', '.join(f'{x:.2f}' for x in args.ratios)} "
-        f"(median {ratios[len(ratios) // 2]:.2f}). CPU is per 1,000 people: this process (hub CPU) and the "
-        "graph server's java process, each measured over the writer's own time."
+        "÷ raw is over all rounds; the median is of the rounds' own ratios. CPU is per 1,000 people: the "
+        "writer's Python process (hub CPU) and the graph server's java process, each over the writer's time."
     )
-    me = _self_peak_mb()
     console.print(
-        f"peak RSS: graph server {graph_rss or 0:,.0f} MB (heap -Xmx{args.heap}), this process {me:,.0f} MB. "
-        "Both writers run in this process through the same driver, in alternating rounds.",
+        f"peak RSS: graph server {graph_rss or 0:,.0f} MB (heap -Xmx{args.heap}), this process "
+        f"{_self_peak_mb():,.0f} MB"
+        + (f", the import at {args.baseline} {tallies['before'].peak_mb:,.0f} MB" if args.baseline else "")
+        + ". The importer streams: its memory is bounded by the batch, not the file."
     )
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from graph.driver import Graph, Tx
@@ -89,6 +90,9 @@ class ImportBatch:
     residences: list[dict[str, Any]] = field(default_factory=list)  # {nino, address, from, to}
     claims: list[dict[str, Any]] = field(default_factory=list)  # {nino, id, props}
     links: list[dict[str, Any]] = field(default_factory=list)  # {kind, a, b, line}: household links by NINO
+    # createdAt/updatedAt of the batch's new people: sent once, not once per row (the driver turns every
+    # datetime into Bolt in Python, which was a third of the import's client CPU)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +105,11 @@ class ImportResult:
 
 _IMPORT_STATEMENTS: tuple[tuple[str, str], ...] = (
     # MERGE on the unique NINO: a re-run (or a resumed run) finds the people it wrote and changes nothing.
-    ("people", "UNWIND $rows AS r MERGE (p:Person {nino: r.nino}) ON CREATE SET p += r.props, p.id = r.id"),
+    (
+        "people",
+        "UNWIND $rows AS r MERGE (p:Person {nino: r.nino}) "
+        "ON CREATE SET p += r.props, p.id = r.id, p.createdAt = $now, p.updatedAt = $now",
+    ),
     ("addresses", _STATEMENTS[1][1]),
     (
         "residences",
@@ -127,6 +135,10 @@ _LINK_STATEMENTS: dict[str, str] = {kind: f"{match}MERGE (a)-[:{kind}]->(b)" for
 _NEW_LINK_STATEMENTS: dict[str, str] = {
     kind: f"UNWIND $rows AS r {match}CREATE (a)-[:{kind}]->(b)" for kind, match in _MATCH_LINK.items()
 }
+
+
+def _params(batch: ImportBatch, attr: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"rows": rows, "now": batch.now} if attr == "people" else {"rows": rows}
 
 
 def _link_key(link: dict[str, Any]) -> tuple[str, str, str]:
@@ -160,11 +172,11 @@ async def import_batch(graph: Graph, batch: ImportBatch) -> ImportResult:
         for attr, create in _RAW_STATEMENTS:
             fresh = [r for r in getattr(batch, attr) if r["nino"] not in present]
             if fresh:
-                await tx.fetch(create, {"rows": fresh})
+                await tx.fetch(create, _params(batch, attr, fresh))
         for attr, merge in _IMPORT_STATEMENTS:
             known = [r for r in getattr(batch, attr) if r["nino"] in present]
             if known:
-                await tx.fetch(merge, {"rows": known})
+                await tx.fetch(merge, _params(batch, attr, known))
         reachable = here | present
         made, deferred = 0, []
         unique: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -205,7 +217,11 @@ async def import_links(graph: Graph, links: Sequence[dict[str, Any]]) -> set[tup
 
 
 _RAW_STATEMENTS: tuple[tuple[str, str], ...] = (
-    ("people", "UNWIND $rows AS r CREATE (p:Person) SET p = r.props, p.id = r.id, p.nino = r.nino"),
+    (
+        "people",
+        "UNWIND $rows AS r CREATE (p:Person) "
+        "SET p = r.props, p.id = r.id, p.nino = r.nino, p.createdAt = $now, p.updatedAt = $now",
+    ),
     ("addresses", "UNWIND $rows AS r CREATE (a:Address) SET a = r.props, a.id = r.id"),
     (
         "residences",
@@ -228,7 +244,7 @@ async def raw_write(graph: Graph, batch: ImportBatch) -> None:
         for attr, statement in _RAW_STATEMENTS:
             rows = getattr(batch, attr)
             if rows:
-                await tx.fetch(statement, {"rows": rows})
+                await tx.fetch(statement, _params(batch, attr, rows))
 
     await graph.write(work)
 

@@ -39,7 +39,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -176,7 +176,7 @@ def person_id_for(row: PersonRow) -> str:
     return str(row.id) if row.id else str(uuid.uuid5(NAMESPACE, f"person:{row.nino}"))
 
 
-def add_row(batch: ImportBatch, row: PersonRow, now: datetime, line: int) -> None:
+def add_row(batch: ImportBatch, row: PersonRow, line: int) -> None:
     given_key, family_key = name_key(row.given_name), name_key(row.family_name)
     props = {
         "givenName": row.given_name,
@@ -186,8 +186,6 @@ def add_row(batch: ImportBatch, row: PersonRow, now: datetime, line: int) -> Non
         "fullNameKey": full_name_key(given_key, family_key),  # identity resolution's blocking key (issue 12)
         "dateOfBirth": row.date_of_birth,
         "status": row.status.value,
-        "createdAt": now,
-        "updatedAt": now,
         "version": 1,
     }
     batch.people.append({"nino": row.nino, "id": person_id_for(row), "props": {**props, "nino": row.nino}})
@@ -321,7 +319,6 @@ def _lines(path: Path, offset: int, line: int) -> Iterator[tuple[int, int, bytes
 class _Pending:
     """A batch being read: its valid rows (each NINO once) ready to write, and its refused lines."""
 
-    now: datetime
     batch: ImportBatch = field(default_factory=ImportBatch)
     rows: list[tuple[int, PersonRow]] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)
@@ -333,7 +330,7 @@ class _Pending:
             return
         self.seen[row.nino] = line
         self.rows.append((line, row))
-        add_row(self.batch, row, self.now, line)
+        add_row(self.batch, row, line)
 
 
 Flight = tuple["asyncio.Task[list[dict[str, Any]]]", tuple[int, int], _Pending]
@@ -441,7 +438,7 @@ class Importer:
         rows and deferred links reach the report and the spool only once its write is done, just before
         its checkpoint, so neither ever holds lines of a batch the checkpoint does not cover.
         """
-        pending = _Pending(datetime.now(UTC))
+        pending = _Pending()
         end = (cp.offset, cp.line)
         in_flight: Flight | None = None
 
@@ -465,7 +462,7 @@ class Importer:
                     if in_flight is not None:
                         await finish(in_flight)
                     in_flight = (asyncio.create_task(self._write(pending, cp, report)), end, pending)
-                    pending = _Pending(datetime.now(UTC))
+                    pending = _Pending()
             if in_flight is not None:
                 await finish(in_flight)
                 in_flight = None
@@ -502,8 +499,8 @@ class Importer:
         # Row by row, so that only the rows that really conflict are refused.
         deferred: list[dict[str, Any]] = []
         for line, row in pending.rows:
-            single = ImportBatch()
-            add_row(single, row, pending.now, line)
+            single = ImportBatch(now=pending.batch.now)
+            add_row(single, row, line)
             try:
                 one = await import_batch(self.graph, single)
             except ConstraintError:
