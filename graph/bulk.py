@@ -148,7 +148,7 @@ def _link_key(link: dict[str, Any]) -> tuple[str, str, str]:
     return link["kind"], a, b
 
 
-async def import_batch(graph: Graph, batch: ImportBatch) -> ImportResult:
+async def import_batch(graph: Graph, batch: ImportBatch, *, check: bool = True) -> ImportResult:
     """Write one batch in one transaction (all of it or none of it); idempotent.
 
     The transaction first asks which NINOs the graph holds, of the batch's people and of the people its
@@ -158,6 +158,10 @@ async def import_batch(graph: Graph, batch: ImportBatch) -> ImportResult:
     constraint (ConstraintError), never duplicate a person: the caller retries, and the retry sees that
     person as present.
 
+    With `check=False` it asks only about the people the links name outside the batch, and takes every
+    person of the batch to be new (a first load): if one is stored, the unique constraint on the NINO
+    fails the transaction with ConstraintError, having written nothing, and the caller checks.
+
     Links between people of the batch, or to people stored before, are made in the same transaction
     (each once, however many rows name it); links naming anyone else (someone later in the file, or no
     one) come back as `deferred`, for the caller's second pass.
@@ -166,9 +170,13 @@ async def import_batch(graph: Graph, batch: ImportBatch) -> ImportResult:
     here = set(ninos)
     named = sorted({n for link in batch.links for n in (link["a"], link["b"])} - here)
 
+    ask = ninos + named if check else named
+
     async def work(tx: Tx) -> ImportResult:
-        rows = await tx.fetch("UNWIND $ninos AS n MATCH (p:Person {nino: n}) RETURN n", {"ninos": ninos + named})
-        present = {r["n"] for r in rows}
+        present: set[str] = set()
+        if ask:
+            rows = await tx.fetch("UNWIND $ninos AS n MATCH (p:Person {nino: n}) RETURN n", {"ninos": ask})
+            present = {r["n"] for r in rows}
         for attr, create in _RAW_STATEMENTS:
             fresh = [r for r in getattr(batch, attr) if r["nino"] not in present]
             if fresh:

@@ -362,6 +362,7 @@ class Importer:
         self.kept: list[BadRow] = []
         self._base = 0.0
         self._spool: Any = None  # the spool, open for appending during the first pass
+        self._unchecked = True  # write the next batch without asking first (see _write)
 
     async def run(self) -> Outcome:
         if not self.source.is_file():
@@ -481,16 +482,26 @@ class Importer:
             self._spool.write(orjson.dumps(link) + b"\n")
 
     async def _write(self, pending: _Pending, cp: Checkpoint, report: Any) -> list[dict[str, Any]]:
-        """Write a batch; returns its links that wait for the second pass."""
-        for _ in range(CONFLICT_RETRIES):
+        """Write a batch; returns its links that wait for the second pass.
+
+        While batches hold only new people (a first load), the batch is written without asking which of
+        its NINOs the graph holds: the unique constraint answers that, by failing the transaction. After
+        such a failure, and while batches keep meeting stored people, every batch asks first.
+        """
+        result = None
+        if self._unchecked:
+            try:
+                result = await import_batch(self.graph, pending.batch, check=False)
+            except ConstraintError:
+                self._unchecked = False  # someone in it is stored (or conflicts): ask, below
+        for _ in range(0 if result is not None else CONFLICT_RETRIES):
             try:
                 result = await import_batch(self.graph, pending.batch)
                 break
             except ConstraintError:
                 continue  # a concurrent writer, or a row that conflicts: see below
-        else:
-            result = None
         if result is not None:
+            self._unchecked = result.present == 0
             cp.rows += len(pending.rows)
             cp.created += result.created
             cp.present += result.present
