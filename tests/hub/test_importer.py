@@ -7,16 +7,19 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from conftest import MakePerson
+from hypothesis import given
+from hypothesis import strategies as st
 from support import random_nino, unique_family
 
 from graph.driver import Graph, Tx
-from hub.importer import Checkpoint, Importer, ImportFailed, fingerprint
+from hub.importer import NAMESPACE, Checkpoint, Importer, ImportFailed, fingerprint, name_id
 from hub.settings import Settings
 
 
@@ -361,3 +364,8 @@ async def test_an_import_interrupted_in_the_link_pass_resumes_it(graph: Graph, t
         "parent_of": 8,
         "partner_of": 4,
     }
+
+
+@given(st.text())
+def test_name_ids_are_the_uuid5_of_the_name(name: str) -> None:
+    assert name_id(name) == str(uuid.uuid5(NAMESPACE, name))
