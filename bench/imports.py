@@ -1,19 +1,23 @@
 """Import rate against the server's raw batched-write rate, same server, same run.
 
-    python -m bench.imports [--people 20000] [--rounds 5] [--batch 2000] [--heap 2g]
+    python -m bench.imports [--people 20000] [--rounds 5] [--batch 2000] [--heap 2g] [--baseline REV]
 
 1. Starts a fresh embedded graph (`--data-dir`, default .data/bench-import, is emptied first) and
    applies the migrations, so every constraint and index the hub keeps is in place for both writers.
    A small raw write (its own seed) warms the server up.
 2. Then `--rounds` rounds, each of `--people / --rounds` people for each writer, alternating so that
-   load from elsewhere on the machine falls on both alike. Each writer gets a JSON Lines extract of its
-   own households (own seed: other NINOs) with addresses, claims, parents and partners by NINO:
+   load from elsewhere on the machine falls on both alike (each writer goes first in turn). Each
+   writer gets a JSON Lines extract of its own households (own seed: other NINOs) with addresses,
+   claims, parents and partners by NINO:
    * raw: the very nodes, properties and relationships `hub import` would write for its extract (built
-     with the importer's own row code before the clock starts), written with plain CREATEs in batches
+     with the importer's own row code, all before the clock starts), written with plain CREATEs in batches
      of `--batch`, nothing validated or checked (`graph.bulk.raw_write`), then the links (each
      partnership once) in batches of `--batch`;
-   * import: `hub import`'s `Importer` on its extract: reading and row-by-row validation, the check of
-     which NINOs the graph holds, the links, a checkpoint per batch.
+   * import: `hub import`'s `Importer` on its extract: reading and row-by-row validation, the NINO
+     checks (the unique constraint on a first load), the links, a checkpoint per batch.
+3. With `--baseline REV`, a third writer in each round: `hub import` as it was at git revision REV
+   (extracted with git archive, run in a child process against the same server, timed around its
+   `Importer.run()` only), on a third extract: a before/after in the same run.
 
 Prints people/s for each (over all rounds), import ÷ raw overall and by round, the CPU each writer
 cost this process and the graph server per 1,000 people (what the ratio is made of, and steadier than
@@ -134,19 +138,17 @@ def raw_batches(path: Path, size: int) -> Iterator[ImportBatch]:
 
 async def raw_round(graph: Graph, extract: Path, size: int, tally: Tally) -> int:
     """Raw-write the people of `extract` (plain CREATEs in batches of `size`, then the links, each
-    partnership once, in batches of `size`) into `tally`; returns the people written. Building each
-    batch is left out of the time (the clock runs only around the writes); reading and validating the
-    file is part of the import's time."""
-    links: list[dict[str, Any]] = []
-    written = 0
-    for batch in raw_batches(extract, size):
-        links += [x for x in batch.links if x["kind"] == "PARENT_OF" or x["a"] < x["b"]]
-        with tally.clock():
-            await raw_write(graph, batch)
-        written += len(batch.people)
+    partnership once, in batches of `size`) into `tally`; returns the people written. Every batch is built
+    before the clock starts, so the server is never left idle between two writes (it would catch up on
+    its own work there, off the clock); reading and validating the file is part of the import's time."""
+    batches = list(raw_batches(extract, size))
+    links = [x for batch in batches for x in batch.links if x["kind"] == "PARENT_OF" or x["a"] < x["b"]]
     with tally.clock():
+        for batch in batches:
+            await raw_write(graph, batch)
         for i in range(0, len(links), size):
             await raw_links(graph, links[i : i + size])
+    written = sum(len(batch.people) for batch in batches)
     tally.people += written
     return written
 
@@ -197,7 +199,7 @@ class Tally:
 
 
 BEFORE_RUNNER = """
-import asyncio, resource, sys, time
+import asyncio, sys, time
 from pathlib import Path
 
 import orjson
@@ -216,7 +218,8 @@ async def main(extract: str, checkpoint: str, report: str, batch: str) -> None:
         took, used = time.perf_counter() - wall, time.process_time() - cpu
     finally:
         await graph.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/status") as fh:  # VmHWM: ru_maxrss would carry the parent's over fork and exec
+        peak = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
     figures = {"rows": cp.rows, "bad": cp.bad + cp.link_errors, "seconds": took, "cpu": used, "peak_mb": peak}
     print(orjson.dumps(figures).decode())
 
@@ -365,17 +368,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     console.print(
         f"peak RSS: graph server {graph_rss or 0:,.0f} MB (heap -Xmx{args.heap}), this process "
-        f"{_self_peak_mb():,.0f} MB"
+        f"{peak_rss_mb(os.getpid()) or 0:,.0f} MB (the import, and the raw writer's batches of one round)"
         + (f", the import at {args.baseline} {tallies['before'].peak_mb:,.0f} MB" if args.baseline else "")
         + ". The importer streams: its memory is bounded by the batch, not the file."
     )
     return 0
-
-
-def _self_peak_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
