@@ -8,7 +8,7 @@ a batch changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -148,15 +148,23 @@ def _link_key(link: dict[str, Any]) -> tuple[str, str, str]:
     return link["kind"], a, b
 
 
-async def import_batch(graph: Graph, batch: ImportBatch, *, check: bool = True) -> ImportResult:
+Parts = Callable[[], AsyncIterator[ImportBatch]]  # a batch given in parts, each time from the first
+
+
+async def import_batch(graph: Graph, batch: ImportBatch | Parts, *, check: bool = True) -> ImportResult:
     """Write one batch in one transaction (all of it or none of it); idempotent.
 
-    The transaction first asks which NINOs the graph holds, of the batch's people and of the people its
-    links name. People it does not hold are written with plain CREATEs, as fast as the server writes
-    anything (`_RAW_STATEMENTS`); people it holds go through MERGE, which adds only what is missing. A
-    concurrent writer creating one of the "new" NINOs in between makes the CREATE fail on the unique
-    constraint (ConstraintError), never duplicate a person: the caller retries, and the retry sees that
-    person as present.
+    The batch may come in parts (`Parts`: each call iterates them from the first, waiting for parts not
+    yet there), so that its first statements go to the server while the caller is still reading the
+    rest; the transaction still holds the whole batch. Each part's people, addresses, homes and claims
+    are written as the part comes; links wait for the last part.
+
+    The transaction asks which NINOs the graph holds, of each part's people and of the people the links
+    name outside the batch. People it does not hold are written with plain CREATEs, as fast as the server
+    writes anything (`_RAW_STATEMENTS`); people it holds go through MERGE, which adds only what is
+    missing. A concurrent writer creating one of the "new" NINOs in between makes the CREATE fail on the
+    unique constraint (ConstraintError), never duplicate a person: the caller retries, and the retry sees
+    that person as present.
 
     With `check=False` it asks only about the people the links name outside the batch, and takes every
     person of the batch to be new (a first load): if one is stored, the unique constraint on the NINO
@@ -166,29 +174,33 @@ async def import_batch(graph: Graph, batch: ImportBatch, *, check: bool = True) 
     (each once, however many rows name it); links naming anyone else (someone later in the file, or no
     one) come back as `deferred`, for the caller's second pass.
     """
-    ninos = [p["nino"] for p in batch.people]
-    here = set(ninos)
-    named = sorted({n for link in batch.links for n in (link["a"], link["b"])} - here)
-
-    ask = ninos + named if check else named
+    parts = _whole(batch) if isinstance(batch, ImportBatch) else batch
 
     async def work(tx: Tx) -> ImportResult:
         present: set[str] = set()
-        if ask:
-            rows = await tx.fetch("UNWIND $ninos AS n MATCH (p:Person {nino: n}) RETURN n", {"ninos": ask})
-            present = {r["n"] for r in rows}
-        for attr, create in _RAW_STATEMENTS:
-            fresh = [r for r in getattr(batch, attr) if r["nino"] not in present]
-            if fresh:
-                await tx.fetch(create, _params(batch, attr, fresh))
-        for attr, merge in _IMPORT_STATEMENTS:
-            known = [r for r in getattr(batch, attr) if r["nino"] in present]
-            if known:
-                await tx.fetch(merge, _params(batch, attr, known))
+        here: set[str] = set()
+        links: list[dict[str, Any]] = []
+        async for part in parts():
+            ninos = [p["nino"] for p in part.people]
+            here.update(ninos)
+            links += part.links
+            if check and ninos:
+                present.update(r["n"] for r in await tx.fetch(_HELD, {"ninos": ninos}))
+            for attr, create in _RAW_STATEMENTS:
+                fresh = [r for r in getattr(part, attr) if r["nino"] not in present]
+                if fresh:
+                    await tx.fetch(create, _params(part, attr, fresh))
+            for attr, merge in _IMPORT_STATEMENTS:
+                known = [r for r in getattr(part, attr) if r["nino"] in present]
+                if known:
+                    await tx.fetch(merge, _params(part, attr, known))
+        named = sorted({n for link in links for n in (link["a"], link["b"])} - here)
+        if named:
+            present.update(r["n"] for r in await tx.fetch(_HELD, {"ninos": named}))
         reachable = here | present
         made, deferred = 0, []
         unique: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for link in batch.links:
+        for link in links:
             if link["a"] in reachable and link["b"] in reachable:
                 made += 1
                 unique.setdefault(_link_key(link), link)
@@ -205,6 +217,16 @@ async def import_batch(graph: Graph, batch: ImportBatch, *, check: bool = True) 
         return ImportResult(created=created, present=len(here) - created, links=made, deferred=deferred)
 
     return await graph.write(work)
+
+
+_HELD = "UNWIND $ninos AS n MATCH (p:Person {nino: n}) RETURN n"
+
+
+def _whole(batch: ImportBatch) -> Parts:
+    async def parts() -> AsyncIterator[ImportBatch]:
+        yield batch
+
+    return parts
 
 
 async def import_links(graph: Graph, links: Sequence[dict[str, Any]]) -> set[tuple[int, str, str]]:

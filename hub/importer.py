@@ -37,9 +37,9 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,6 +73,7 @@ MAX_CLAIMS = 100
 CLAIM_STATUSES = ("ACTIVE", "CLOSED", "PENDING")
 CHECKPOINT_VERSION = 2  # 2: links are made with their batch; only forward references wait in the spool
 YIELD_EVERY = 32  # rows validated between chances for the batch in flight to talk to the server
+PARTS, PART_MIN = 4, 250  # a batch goes to the server in about PARTS parts of at least PART_MIN people
 
 
 class ImportFailed(Exception):
@@ -326,14 +327,21 @@ def _lines(path: Path, offset: int, line: int) -> Iterator[tuple[int, int, bytes
                 yield line, offset, raw
 
 
-@dataclass(slots=True)
 class _Pending:
-    """A batch being read: its valid rows (each NINO once) ready to write, and its refused lines."""
+    """A batch being read: its valid rows (each NINO once), cut into parts that its transaction can write
+    while the rest is read; its refused lines; and, once written, the task that wrote it."""
 
-    batch: ImportBatch = field(default_factory=ImportBatch)
-    rows: list[tuple[int, PersonRow]] = field(default_factory=list)
-    seen: dict[str, int] = field(default_factory=dict)
-    bad: list[tuple[int, str]] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+        self.rows: list[tuple[int, PersonRow]] = []
+        self.seen: dict[str, int] = {}
+        self.bad: list[tuple[int, str]] = []
+        self.parts: list[ImportBatch] = []
+        self.part = ImportBatch(now=self.now)  # the part being filled
+        self.closed = False
+        self.end = (0, 0)  # (offset, line) after the last line read into this batch
+        self.task: asyncio.Task[list[dict[str, Any]]] | None = None
+        self._more = asyncio.Event()
 
     def add(self, line: int, row: PersonRow) -> None:
         if row.nino in self.seen:  # the same person twice in one batch: the first one stands
@@ -341,10 +349,37 @@ class _Pending:
             return
         self.seen[row.nino] = line
         self.rows.append((line, row))
-        add_row(self.batch, row, line)
+        add_row(self.part, row, line)
 
+    def cut(self) -> None:
+        """Hand the rows read since the last cut to the transaction."""
+        if self.part.people:
+            self.parts.append(self.part)
+            self.part = ImportBatch(now=self.now)
+            self._more.set()
 
-Flight = tuple["asyncio.Task[list[dict[str, Any]]]", tuple[int, int], _Pending]
+    def close(self) -> None:
+        self.cut()
+        self.closed = True
+        self._more.set()
+
+    async def stream(self) -> AsyncIterator[ImportBatch]:
+        """The parts from the first, then each as it is cut, until the batch is closed (`graph.bulk.Parts`)."""
+        i = 0
+        while True:
+            if i < len(self.parts):
+                yield self.parts[i]
+                i += 1
+            elif self.closed:
+                return
+            else:
+                self._more.clear()
+                await self._more.wait()
+
+    async def whole(self) -> None:
+        while not self.closed:
+            self._more.clear()
+            await self._more.wait()
 
 
 class Importer:
@@ -442,49 +477,71 @@ class Importer:
         report.write(orjson.dumps({"line": line, "error": reason}) + b"\n")
 
     async def _people(self, cp: Checkpoint, report: Any, started: float) -> None:
-        """Read and validate batch N+1 while batch N is being written: the server and Python work at once.
+        """Read and validate while the server writes: Python and the server work at once.
 
-        One write in flight at most, so batch N+1 is written after batch N committed (it sees N's people,
-        and the checkpoint follows the file's order). Reading gives the write a turn every YIELD_EVERY
-        rows, so it can send its next statement as soon as the server answered the last. A batch's bad
-        rows and deferred links reach the report and the spool only once its write is done, just before
-        its checkpoint, so neither ever holds lines of a batch the checkpoint does not cover.
+        A batch's transaction starts as soon as its first part (a quarter of the batch) is read, and is
+        given each further part as it is read, so even a file of one batch is read while written. One
+        transaction at a time: the next batch's parts wait until the one before committed (it then sees
+        that one's people, and checkpoints follow the file's order). Reading gives the write a turn
+        every YIELD_EVERY rows. A batch's bad rows and deferred links reach the report and the spool
+        only once its write is done, just before its checkpoint, so neither ever holds lines of a batch
+        the checkpoint does not cover.
         """
-        pending = _Pending()
-        end = (cp.offset, cp.line)
-        in_flight: Flight | None = None
+        part_size = min(self.batch_size, max(PART_MIN, self.batch_size // PARTS))
+        current = _Pending()
+        current.end = (cp.offset, cp.line)
+        flight: _Pending | None = None  # the batch whose transaction is open (still being fed, or finishing)
 
-        async def finish(flight: Flight) -> None:
-            task, upto, done = flight
-            deferred = await task
+        async def finish(done: _Pending) -> None:
+            assert done.task is not None
+            deferred = await done.task
             self._close(cp, report, done, deferred)
-            cp.offset, cp.line = upto
+            cp.offset, cp.line = done.end
             self._save(cp, report, started)
+
+        def start(batch: _Pending) -> _Pending:
+            batch.task = asyncio.create_task(self._write(batch, cp, report))
+            return batch
 
         try:
             for n, (line, offset, raw) in enumerate(_lines(self.source, cp.offset, cp.line), 1):
                 try:
-                    pending.add(line, parse_row(raw))
+                    current.add(line, parse_row(raw))
                 except ValueError as exc:
-                    pending.bad.append((line, str(exc)))
-                end = (offset, line)
+                    current.bad.append((line, str(exc)))
+                current.end = (offset, line)
                 if n % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-                if len(pending.rows) >= self.batch_size:
-                    if in_flight is not None:
-                        await finish(in_flight)
-                    in_flight = (asyncio.create_task(self._write(pending, cp, report)), end, pending)
-                    pending = _Pending()
-            if in_flight is not None:
-                await finish(in_flight)
-                in_flight = None
+                if len(current.part.people) >= part_size:
+                    current.cut()
+                    if flight is not None and flight is not current and flight.task and flight.task.done():
+                        await finish(flight)
+                        flight = None
+                    if flight is None:
+                        flight = start(current)
+                if len(current.rows) >= self.batch_size:
+                    current.close()
+                    if flight is not current:
+                        if flight is not None:
+                            await finish(flight)
+                        flight = start(current)
+                    current = _Pending()
+                    current.end = flight.end
+            current.close()
+            if flight is not None and flight is not current:
+                await finish(flight)
+                flight = None
+            if current.rows:
+                await finish(flight or start(current))
+            else:  # nothing left to write: only bad rows, or nothing at all
+                self._close(cp, report, current, [])
+                cp.offset, cp.line = current.end
+            flight = None
         finally:
-            if in_flight is not None and not in_flight[0].done():
-                in_flight[0].cancel()
+            if flight is not None and flight.task is not None and not flight.task.done():
+                flight.task.cancel()
                 with contextlib.suppress(BaseException):
-                    await in_flight[0]
-        self._close(cp, report, pending, await self._write(pending, cp, report) if pending.rows else [])
-        cp.offset, cp.line = end
+                    await flight.task
 
     def _close(self, cp: Checkpoint, report: Any, done: _Pending, deferred: list[dict[str, Any]]) -> None:
         for line, reason in done.bad:
@@ -493,7 +550,7 @@ class Importer:
             self._spool.write(orjson.dumps(link) + b"\n")
 
     async def _write(self, pending: _Pending, cp: Checkpoint, report: Any) -> list[dict[str, Any]]:
-        """Write a batch; returns its links that wait for the second pass.
+        """Write a batch (in parts, as they are read); returns its links that wait for the second pass.
 
         While batches hold only new people (a first load), the batch is written without asking which of
         its NINOs the graph holds: the unique constraint answers that, by failing the transaction. After
@@ -502,12 +559,12 @@ class Importer:
         result = None
         if self._unchecked:
             try:
-                result = await import_batch(self.graph, pending.batch, check=False)
+                result = await import_batch(self.graph, pending.stream, check=False)
             except ConstraintError:
                 self._unchecked = False  # someone in it is stored (or conflicts): ask, below
         for _ in range(0 if result is not None else CONFLICT_RETRIES):
             try:
-                result = await import_batch(self.graph, pending.batch)
+                result = await import_batch(self.graph, pending.stream)
                 break
             except ConstraintError:
                 continue  # a concurrent writer, or a row that conflicts: see below
@@ -519,9 +576,10 @@ class Importer:
             cp.links += result.links
             return result.deferred
         # Row by row, so that only the rows that really conflict are refused.
+        await pending.whole()
         deferred: list[dict[str, Any]] = []
         for line, row in pending.rows:
-            single = ImportBatch(now=pending.batch.now)
+            single = ImportBatch(now=pending.now)
             add_row(single, row, line)
             try:
                 one = await import_batch(self.graph, single)
