@@ -369,3 +369,18 @@ async def test_an_import_interrupted_in_the_link_pass_resumes_it(graph: Graph, t
 @given(st.text())
 def test_name_ids_are_the_uuid5_of_the_name(name: str) -> None:
     assert name_id(name) == str(uuid.uuid5(NAMESPACE, name))
+
+
+async def test_a_stored_person_in_a_late_part_of_a_batch_rolls_the_batch_back_then_merges(
+    graph: Graph, tmp_path: Path
+) -> None:
+    family = unique_family()
+    stored = person(random_nino(), family, "Stored")
+    await importer(graph, write_lines(tmp_path / "old.jsonl", [stored]), tmp_path / "old").run()
+    rows = [person(random_nino(), family, "New") for _ in range(599)]
+    rows.insert(550, stored)  # in the third part of 250: the first two were already written unchecked
+    outcome = await importer(graph, write_lines(tmp_path / "people.jsonl", rows), tmp_path, batch_size=1000).run()
+    cp = outcome.checkpoint
+    assert (cp.rows, cp.created, cp.present, cp.bad) == (600, 599, 1, 0)
+    held = await state(graph, family)
+    assert held["people"] == held["ninos"] == 600
