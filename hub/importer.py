@@ -13,15 +13,24 @@ One JSON object per line, a person keyed by NINO (the record's unique key):
   never written and never dropped silently: it is reported with its line number (and why) on the console
   and in a report file, and the import goes on.
 * People are written in batches, each in one transaction keyed on the NINO (`graph.bulk.import_batch`):
-  the transaction asks which NINOs the graph holds, CREATEs the others at the server's raw write speed
-  and MERGEs onto the ones it holds. Running the same file again changes nothing; a person already in the
-  graph is left as it is (new claims and addresses are added to them). Ids are derived from the NINO
-  unless the row gives one, so a re-run makes the same ids.
-* Household links (`parents`, `partner`) name people by NINO, possibly later in the file, so they are made
-  in a second pass once everyone is in; a link to a NINO the graph does not hold is reported like a bad row.
-* A checkpoint (file offset, phase, counts) is written after every committed batch: an interrupted import
-  resumes where it stopped. The file must be unchanged (size and first 64 KiB) to resume. A crash between a
-  commit and its checkpoint only means one batch is written twice, which MERGE makes harmless.
+  people the graph does not hold are CREATEd at the server's raw write speed, people it holds are MERGEd
+  onto. Running the same file again changes nothing; a person already in the graph is left as it is (new
+  claims and addresses are added to them). Ids are derived from the NINO unless the row gives one, so a
+  re-run makes the same ids. On a first load the transaction does not even ask which NINOs the graph
+  holds: the unique constraint on the NINO answers by failing it (nothing written), and from then on, while
+  batches keep meeting stored people, each batch asks first.
+* Reading and writing overlap: a batch's transaction starts once its first quarter is read and validated,
+  and is given the rest as it is read; the next batch is read while this one commits. One transaction at
+  a time, in file order.
+* Household links (`parents`, `partner`) name people by NINO. A link between people of the same batch, or
+  to someone stored before, is made in the batch's transaction (a partnership once, from either row).
+  A link naming someone not written yet (later in the file, or nowhere) is kept in a spool file beside
+  the checkpoint and made in a second pass once everyone is in; one to a NINO the graph does not hold
+  even then is reported like a bad row.
+* A checkpoint (file offset, phase, counts, spool and report lengths) is written after every committed
+  batch: an interrupted import resumes where it stopped. The file must be unchanged (size and first 64
+  KiB) to resume. A crash between a commit and its checkpoint only means one batch is written twice,
+  which MERGE makes harmless.
 * ArcadeDB raises ConstraintError where a concurrent MERGE on the same key would match on Neo4j (shared
   PLATFORM.md): a batch meeting one is retried, then written row by row so that only a row that really
   conflicts with a stored record (e.g. its id belongs to another NINO) is reported.
