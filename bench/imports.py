@@ -1,6 +1,7 @@
 """Import rate against the server's raw batched-write rate, same server, same run.
 
     python -m bench.imports [--people 20000] [--rounds 5] [--batch 2000] [--heap 2g] [--baseline REV]
+                             [--rss-people N]
 
 1. Starts a fresh embedded graph (`--data-dir`, default .data/bench-import, is emptied first) and
    applies the migrations, so every constraint and index the hub keeps is in place for both writers.
@@ -18,6 +19,8 @@
 3. With `--baseline REV`, a third writer in each round: `hub import` as it was at git revision REV
    (extracted with git archive, run in a child process against the same server, timed around its
    `Importer.run()` only), on a third extract: a before/after in the same run.
+4. With `--rss-people N`, after the rounds, the current `hub import` alone in a child process on ten
+   batches, then on N people: its own peak RSS, flat whatever the file's size.
 
 Prints people/s for each (over all rounds), import ÷ raw overall and by round, the CPU each writer
 cost this process and the graph server per 1,000 people (what the ratio is made of, and steadier than
@@ -56,7 +59,8 @@ from hub.seed import HouseholdGenerator
 from hub.services import running_services
 from hub.settings import Settings, SettingsError, load_settings
 
-IMPORT_SEED, RAW_SEED, WARM_UP_SEED, BEFORE_SEED = 11, 12, 14, 15
+IMPORT_SEED, RAW_SEED, WARM_UP_SEED, BEFORE_SEED, ALONE_SEED = 11, 12, 14, 15, 16
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _iso(value: Any) -> Any:
@@ -194,6 +198,11 @@ class Tally:
         self.peak_mb = max(self.peak_mb, other.peak_mb)
 
     @property
+    def cpu_per_person(self) -> float:
+        """Both processes' CPU seconds per person written."""
+        return (self.cpu + self.server_cpu) / self.people if self.people else 0.0
+
+    @property
     def rate(self) -> float:
         return self.people / self.seconds if self.seconds else 0.0
 
@@ -228,20 +237,20 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
-async def before_round(
-    source: Path, env: dict[str, str], args: argparse.Namespace, extract: Path, r: int, tally: Tally
+async def child_import(
+    source: Path, env: dict[str, str], args: argparse.Namespace, extract: Path, name: str, tally: Tally
 ) -> int:
-    """`hub import` as it was at `--baseline`, in a child process on the same server; its own clock
-    (Python start-up left out); the graph server's CPU is counted over the whole child. Returns bad rows."""
+    """`hub import` of the tree at `source` in a child process on the same server; its own clock (Python
+    start-up left out); the graph server's CPU is counted over the whole child. Returns bad rows."""
     here = args.data_dir.resolve()
     argv = [sys.executable, "-c", BEFORE_RUNNER, str(extract.resolve())]
-    argv += [str(here / f"before-{r}.checkpoint.json"), str(here / f"before-{r}.bad.jsonl"), str(args.batch)]
+    argv += [str(here / f"{name}.checkpoint.json"), str(here / f"{name}.bad.jsonl"), str(args.batch)]
     server = _cpu_seconds(tally.server_pid)
     done = await asyncio.to_thread(
         subprocess.run, argv, cwd=source, env=env | {"PYTHONPATH": str(source)}, capture_output=True, text=True
     )
     if done.returncode != 0:
-        raise BenchError(f"the import at {args.baseline} failed:\n{done.stderr[-2000:]}")
+        raise BenchError(f"the import in a child process ({source}) failed:\n{done.stderr[-2000:]}")
     figures = orjson.loads(done.stdout.strip().splitlines()[-1])
     tally.server_cpu += _cpu_seconds(tally.server_pid) - server
     tally.people += figures["rows"]
@@ -294,7 +303,7 @@ async def run(
                 args.bad_rows[name] += cp.bad + cp.link_errors
             else:
                 assert source is not None and env is not None
-                args.bad_rows[name] += await before_round(source, env, args, extract, r, one)
+                args.bad_rows[name] += await child_import(source, env, args, extract, f"before-{r}", one)
             tallies[name].add(one)
             rates[name] = one.rate
         for name in names:
@@ -303,7 +312,27 @@ async def run(
             f"round {r + 1}/{args.rounds}: "
             + ", ".join(f"{name} {rates[name]:,.0f} people/s ({rates[name] / rates['raw']:.2f})" for name in names)
         )
+    if args.rss_people:
+        args.rss = await alone(args, live, server_pid, console)
     return tallies
+
+
+async def alone(
+    args: argparse.Namespace, live: Settings, server_pid: int | None, console: Console
+) -> list[tuple[int, Tally]]:
+    """The current `hub import` alone in a child process, on ten batches and on `--rss-people` people: its
+    own peak RSS, which the file's size should not move (the file is streamed)."""
+    out = []
+    env = graph_env(live) | {"HUB_DATA_DIR": str((args.data_dir / "alone").resolve())}
+    generator, after = HouseholdGenerator(ALONE_SEED), 0
+    for people in (10 * args.batch, args.rss_people):
+        extract = args.data_dir / f"alone-{people}.jsonl"
+        _, after = write_extract(extract, generator, after, people)
+        tally = Tally(server_pid)
+        await child_import(REPO, env, args, extract, f"alone-{people}", tally)
+        console.print(f"alone: {tally.people:,} people at {tally.rate:,.0f} people/s, peak RSS {tally.peak_mb:,.0f} MB")
+        out.append((people, tally))
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -313,6 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="alternations of the writers (default 5)")
     parser.add_argument("--heap", default="2g", help="embedded graph heap, -Xmx (default 2g)")
     parser.add_argument("--baseline", metavar="REV", help="also run `hub import` as it was at git revision REV")
+    parser.add_argument(
+        "--rss-people", type=int, default=0, metavar="N", help="also import N people alone, to show its peak RSS"
+    )
     parser.add_argument("--data-dir", type=Path, default=Path(".data/bench-import"), help="emptied first")
     args = parser.parse_args(argv)
     console = Console(highlight=False)
@@ -341,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         title_justify="left",
     )
     columns = ("writer", "people", "seconds", "people/s", "÷ raw", "median ÷ raw", "hub CPU ms/1k", "graph CPU ms/1k")
+    columns += ("÷ raw by CPU",)
     for col in (*columns, "note"):
         table.add_column(col, justify="left" if col in ("writer", "note") else "right")
     labels = {
@@ -359,12 +392,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{ratios[len(ratios) // 2]:.2f}",
             f"{1000 * 1000 * t.cpu / t.people:,.0f}",
             f"{1000 * 1000 * t.server_cpu / t.people:,.0f}" if java else "-",
+            f"{raw.cpu_per_person / t.cpu_per_person:.2f}" if java else "-",
             "same rows, nothing checked" if name == "raw" else f"{args.bad_rows[name]} bad rows",
         )
     console.print(table)
     console.print(
         "÷ raw is over all rounds; the median is of the rounds' own ratios. CPU is per 1,000 people: the "
-        "writer's Python process (hub CPU) and the graph server's java process, each over the writer's time."
+        "writer's Python process (hub CPU) and the graph server's java process, each over the writer's time. "
+        "÷ raw by CPU is raw's CPU per person (both processes) over the writer's: what the rate ratio tends to "
+        "where the CPU is the limit (a busy machine); it does not credit the importer for running Python "
+        "and the server at once on a quiet one."
     )
     console.print(
         f"peak RSS: graph server {graph_rss or 0:,.0f} MB (heap -Xmx{args.heap}), this process "
@@ -372,6 +409,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         + (f", the import at {args.baseline} {tallies['before'].peak_mb:,.0f} MB" if args.baseline else "")
         + ". The importer streams: its memory is bounded by the batch, not the file."
     )
+    if args.rss_people:
+        (small, one), (big, many) = args.rss
+        console.print(
+            f"`hub import` alone in its own process: {small:,} people, peak RSS {one.peak_mb:,.0f} MB; "
+            f"{many.people:,} people, peak RSS {many.peak_mb:,.0f} MB ({many.rate:,.0f} people/s)"
+        )
     return 0
 
 
