@@ -410,9 +410,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ". The importer streams: its memory is bounded by the batch, not the file."
     )
     if args.rss_people:
-        (small, one), (big, many) = args.rss
+        (_, one), (_, many) = args.rss
         console.print(
-            f"`hub import` alone in its own process: {small:,} people, peak RSS {one.peak_mb:,.0f} MB; "
+            f"`hub import` alone in its own process: {one.people:,} people, peak RSS {one.peak_mb:,.0f} MB; "
             f"{many.people:,} people, peak RSS {many.peak_mb:,.0f} MB ({many.rate:,.0f} people/s)"
         )
     return 0
