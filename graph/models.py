@@ -110,6 +110,8 @@ class Page:
 
 def name_key(name: str) -> str:
     """Case- and accent-insensitive search key: 'Ó Súilleabháin' -> 'O SUILLEABHAIN'."""
+    if name.isascii():  # nothing to decompose (the common case; bulk imports call this per name)
+        return " ".join(name.split()).upper()
     decomposed = unicodedata.normalize("NFKD", name)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(stripped.split()).upper()

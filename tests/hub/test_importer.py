@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from conftest import MakePerson
+from hypothesis import given
+from hypothesis import strategies as st
 from support import random_nino, unique_family
 
 from graph.driver import Graph, Tx
-from hub.importer import Checkpoint, Importer, ImportFailed
+from hub.importer import NAMESPACE, Checkpoint, Importer, ImportFailed, fingerprint, name_id
 from hub.settings import Settings
 
 
@@ -163,9 +167,11 @@ async def test_an_interrupted_import_resumes_where_it_stopped(graph: Graph, tmp_
     rows = [r for _ in range(5) for r in household(family)]  # 15 people
     source = write_lines(tmp_path / "people.jsonl", rows)
     saved: list[Checkpoint] = []
+    spools: list[bytes] = []
 
     def stop_after_two(cp: Checkpoint) -> None:
         saved.append(Checkpoint(**{k: getattr(cp, k) for k in cp.__slots__}))
+        spools.append((tmp_path / "cp.links.jsonl").read_bytes())
         if len(saved) == 2:
             raise Interrupt
 
@@ -183,6 +189,7 @@ async def test_an_interrupted_import_resumes_where_it_stopped(graph: Graph, tmp_
     # that batch, which MERGE makes harmless.
     saved[0].save(tmp_path / "cp.json")
     (tmp_path / "bad.jsonl").write_bytes(b"")
+    (tmp_path / "cp.links.jsonl").write_bytes(spools[1])  # the crash came after the second batch's spool
     again = await importer(graph, source, tmp_path, batch_size=4).run()
     assert again.resumed_at_line == 4
     assert await state(graph, family) == full
@@ -225,3 +232,155 @@ def test_the_command_imports_reports_and_exits_non_zero_on_bad_rows(settings: Se
     rerun = subprocess.run([*command, "--restart"], env=env, capture_output=True, text=True, timeout=120)
     assert "imported 3 people (0 new, 3 already present)" in rerun.stdout, rerun.stdout + rerun.stderr
     shutil.rmtree(tmp_path / "data")
+
+
+async def test_imported_people_carry_the_name_keys_search_and_identity_blocking_read(
+    graph: Graph, tmp_path: Path
+) -> None:
+    family = unique_family()
+    nino = random_nino()
+    source = write_lines(tmp_path / "people.jsonl", [person(nino, family, "Siân")])
+    await importer(graph, source, tmp_path).run()
+
+    async def work(tx: Tx) -> dict[str, Any] | None:
+        return await tx.fetch_one(
+            "MATCH (p:Person {nino: $n}) RETURN p.givenNameKey AS g, p.familyNameKey AS f, p.fullNameKey AS k",
+            {"n": nino},
+        )
+
+    keys = await graph.read(work)
+    assert keys == {"g": "SIAN", "f": family.upper(), "k": f"{family.upper()}|SIAN"}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Issue 13 (import speed): links in the batch's transaction, the unchecked first load, the pipeline
+# ----------------------------------------------------------------------------------------------------
+
+
+async def test_a_first_load_batch_is_one_transaction_of_plain_writes_with_its_links(
+    graph: Graph, tmp_path: Path
+) -> None:
+    family = unique_family()
+    source = write_lines(tmp_path / "people.jsonl", household(family))  # the child names parents listed after it
+    before = graph.stats.round_trips
+    outcome = await importer(graph, source, tmp_path, batch_size=3).run()
+    # people, addresses, homes, claims, PARENT_OF, PARTNER_OF: no question of which NINOs exist, no link pass
+    assert graph.stats.round_trips - before == 6
+    assert (outcome.checkpoint.created, outcome.checkpoint.links) == (3, 4)
+    assert not (tmp_path / "cp.links.jsonl").exists()  # the spool of forward references is gone when done
+    assert await state(graph, family) == {
+        "people": 3,
+        "ninos": 3,
+        "claims": 1,
+        "homes": 3,
+        "parent_of": 2,
+        "partner_of": 1,
+    }
+
+
+async def test_stored_people_met_in_a_later_batch_are_merged_not_duplicated(graph: Graph, tmp_path: Path) -> None:
+    family = unique_family()
+    old = household(family)
+    await importer(graph, write_lines(tmp_path / "old.jsonl", old), tmp_path / "old").run()
+    new = household(family)
+    # batch 1: all new (written unchecked); batch 2: a stored person among new ones; batch 3: new again
+    rows = [*new, old[1], person(random_nino(), family, "Extra", partner=old[1]["nino"]), *household(family)]
+    outcome = await importer(graph, write_lines(tmp_path / "people.jsonl", rows), tmp_path, batch_size=3).run()
+    cp = outcome.checkpoint
+    assert (cp.rows, cp.created, cp.present, cp.bad, cp.link_errors) == (8, 7, 1, 0, 0)
+    held = await state(graph, family)
+    assert held["people"] == held["ninos"] == 10
+    assert (held["claims"], held["homes"], held["parent_of"]) == (3, 9, 6)  # Extra has no address
+    assert held["partner_of"] == 4  # the stored partnership still once; Extra's with the stored mum added
+
+
+async def test_a_checkpoint_of_the_older_format_is_refused_with_the_way_out(graph: Graph, tmp_path: Path) -> None:
+    source = write_lines(tmp_path / "people.jsonl", household(unique_family()))
+    size, head = fingerprint(source)
+    old = Checkpoint(file=str(source.resolve()), size=size, head=head, phase="links", offset=10, line=1)
+    data = {k: getattr(old, k) for k in old.__slots__ if k not in ("spool_offset", "version")}
+    (tmp_path / "cp.json").write_bytes(orjson.dumps(data))
+    with pytest.raises(ImportFailed, match="another version of hub import; pass --restart"):
+        await importer(graph, source, tmp_path).run()
+
+
+async def test_an_import_cancelled_with_a_write_in_flight_resumes_without_loss_or_duplicates(
+    graph: Graph, tmp_path: Path
+) -> None:
+    family = unique_family()
+    rows = [r for _ in range(30) for r in household(family)]  # 90 people, children before their parents
+    source = write_lines(tmp_path / "people.jsonl", rows)
+    run: asyncio.Task[Any] | None = None
+    saves: list[int] = []
+
+    def cancel_soon(cp: Checkpoint) -> None:
+        saves.append(cp.line)
+        if len(saves) == 3:  # the next batch's write is started right after this checkpoint, then cancelled
+            assert run is not None
+            asyncio.get_running_loop().call_soon(run.cancel)
+
+    run = asyncio.ensure_future(importer(graph, source, tmp_path, batch_size=10, on_batch=cancel_soon).run())
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    cut = await state(graph, family)
+    assert cut["people"] == cut["ninos"] and cut["people"] % 10 == 0 and 30 <= cut["people"] < 90  # whole batches
+
+    resumed = await importer(graph, source, tmp_path, batch_size=10).run()
+    cp = resumed.checkpoint
+    assert resumed.resumed_at_line == 30
+    assert (cp.rows, cp.created + cp.present, cp.bad, cp.link_errors, cp.phase) == (90, 90, 0, 0, "done")
+    assert cp.links == 30 * 4
+    assert await state(graph, family) == {
+        "people": 90,
+        "ninos": 90,
+        "claims": 30,
+        "homes": 90,
+        "parent_of": 60,
+        "partner_of": 30,
+    }
+
+
+async def test_an_import_interrupted_in_the_link_pass_resumes_it(graph: Graph, tmp_path: Path) -> None:
+    family = unique_family()
+    rows = [r for _ in range(4) for r in household(family)]
+    source = write_lines(tmp_path / "people.jsonl", rows)
+
+    def stop_in_links(cp: Checkpoint) -> None:
+        if cp.phase == "links" and cp.offset > 0:
+            raise Interrupt
+
+    # batches of one: each child's links and each first partner's wait for the second pass
+    with pytest.raises(Interrupt):
+        await importer(graph, source, tmp_path, batch_size=1, on_batch=stop_in_links).run()
+    assert (await state(graph, family))["parent_of"] < 8
+
+    resumed = await importer(graph, source, tmp_path, batch_size=1).run()
+    assert (resumed.checkpoint.links, resumed.checkpoint.link_errors, resumed.checkpoint.phase) == (16, 0, "done")
+    assert await state(graph, family) == {
+        "people": 12,
+        "ninos": 12,
+        "claims": 4,
+        "homes": 12,
+        "parent_of": 8,
+        "partner_of": 4,
+    }
+
+
+@given(st.text())
+def test_name_ids_are_the_uuid5_of_the_name(name: str) -> None:
+    assert name_id(name) == str(uuid.uuid5(NAMESPACE, name))
+
+
+async def test_a_stored_person_in_a_late_part_of_a_batch_rolls_the_batch_back_then_merges(
+    graph: Graph, tmp_path: Path
+) -> None:
+    family = unique_family()
+    stored = person(random_nino(), family, "Stored")
+    await importer(graph, write_lines(tmp_path / "old.jsonl", [stored]), tmp_path / "old").run()
+    rows = [person(random_nino(), family, "New") for _ in range(599)]
+    rows.insert(550, stored)  # in the third part of 250: the first two were already written unchecked
+    outcome = await importer(graph, write_lines(tmp_path / "people.jsonl", rows), tmp_path, batch_size=1000).run()
+    cp = outcome.checkpoint
+    assert (cp.rows, cp.created, cp.present, cp.bad) == (600, 599, 1, 0)
+    held = await state(graph, family)
+    assert held["people"] == held["ninos"] == 600
