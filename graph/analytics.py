@@ -101,9 +101,7 @@ _ON_TIME = (
     "RETURN count(*) AS due, sum(CASE WHEN paid >= owed THEN 1 ELSE 0 END) AS onTime"
 )
 
-_CLAIMS = (
-    "MATCH (c:Claim) RETURN c.type AS type, c.status AS status, count(*) AS n ORDER BY type, status"
-)
+_CLAIMS = "MATCH (c:Claim) RETURN c.type AS type, c.status AS status, count(*) AS n ORDER BY type, status"
 
 
 @dataclass(frozen=True, slots=True)
