@@ -326,7 +326,9 @@ async def benchmark(
         runs: list[Run] = []
         for rep in range(1, args.reps + 1):
             for c in args.concurrency:
-                for s in systems:
+                # Every other rep runs the systems in reverse order: whoever goes first at a
+                # concurrency warms the graph server (JIT, page cache, index compaction) for the rest.
+                for s in systems if rep % 2 else systems[::-1]:
                     console.print(f"  {s.name:5} c={c:<3} rep {rep}: {args.warmup:g} s warm-up, {args.duration:g} s")
                     runs.append(await measure(s.name, s.call, ids, c, rep, args, s.pid, graph_pid))
     rss = {name: peak_rss_mb(child.pid) for name, child in children.items()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from conftest import MakePerson
 
 from graph import audit
@@ -61,3 +63,48 @@ async def test_a_read_of_a_person_since_deleted_is_still_recorded(graph: Graph, 
     finally:
         await trail.close()
     assert event and mine(await audit.verify_chains(graph), trail.chain) == []
+
+
+async def test_a_read_of_a_deleted_person_is_still_one_statement(graph: Graph, make_person: MakePerson) -> None:
+    a = (await make_person()).id
+    ghost = "00000000-0000-4000-8000-000000000001"
+    trail = audit.AuditTrail(graph)
+    await trail.start()
+    try:
+        await trail.record(ACTOR, "first", {a: ["nino"]})
+        before = graph.stats.round_trips
+        await trail.record(ACTOR, "with-ghost", {ghost: ["nino"], a: ["givenName"]})
+        assert graph.stats.round_trips - before == 1  # no fallback: the event is recorded without the edge
+    finally:
+        await trail.close()
+    assert mine(await audit.verify_chains(graph), trail.chain) == []
+    [entries] = await audit.access_log(graph, [a])
+    assert [(e.request_id, e.fields) for e in entries if e.actor == ACTOR.subject][:2] == [
+        ("with-ghost", ("givenName",)),
+        ("first", ("nino",)),
+    ]
+
+
+async def test_two_one_statement_writers_racing_on_one_chain_never_fork_it(
+    graph: Graph, make_person: MakePerson
+) -> None:
+    """Each append is an auto-commit statement with no rollback; the write-first counter keeps the chain whole."""
+    a = (await make_person()).id
+    first = audit.AuditTrail(graph)
+    await first.start()
+    second = audit.AuditTrail(graph, chain=first.chain)
+    await second.start()
+    try:
+        await first.record(ACTOR, "warm-1", {a: ["nino"]})
+        await second.record(ACTOR, "warm-2", {a: ["nino"]})  # both now know a head: the race is one-statement
+        ids = await asyncio.gather(
+            *(trail.record(ACTOR, f"race-{i}", {a: ["nino"]}) for i in range(20) for trail in (first, second))
+        )
+    finally:
+        await first.close()
+        await second.close()
+    assert len(set(ids)) == 40
+    assert mine(await audit.verify_chains(graph), first.chain) == []
+    [entries] = await audit.access_log(graph, [a], limit=100)
+    assert {f"race-{i}" for i in range(20)} <= {e.request_id for e in entries}
+    assert sum(e.request_id.startswith("race-") for e in entries) == 40  # each event exactly once
