@@ -7,8 +7,7 @@ matches its hash and a deleted one leaves a gap in the sequence.
 
 Each hub process appends to a chain of its own through one `AuditTrail` writer that batches the
 events of concurrent requests into one transaction (each request still waits for its event to be
-committed), sent as one auto-commit statement once the writer knows its chain's head.
-Concurrent single-event transactions contend on the graph server (ArcadeDB reports
+committed). Concurrent single-event transactions contend on the graph server (ArcadeDB reports
 page and edge-list conflicts, retried after a second or more); one writer per process does not.
 The chain head is still locked write-first, so even two writers on one chain could never fork it.
 """
@@ -106,37 +105,24 @@ def _chained(chain: str, events: Sequence[dict[str, Any]], seq: int, prev: str) 
     return rows, prev
 
 
-# Edges are made in a unit subquery, so an event keeps its row (and is counted) even when a person
-# it read has since been deleted: the event is recorded without that edge.
 _CREATE_EVENTS = (
     "WITH c UNWIND $rows AS row CREATE (e:AccessEvent) SET e = row.props "
-    "WITH e, row CALL (e, row) { UNWIND row.reads AS r MATCH (p:Person {id: r.person}) "
-    "CREATE (e)-[:ACCESSED {fields: r.fields}]->(p) } "
-    "RETURN count(e) AS events"
+    "WITH e, row UNWIND row.reads AS r MATCH (p:Person {id: r.person}) "
+    "CREATE (e)-[:ACCESSED {fields: r.fields}]->(p)"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ChainHead:
-    """Where a writer left its chain: the last event's seq and hash, and the chain's write counter."""
-
-    seq: int
-    head: str
-    writes: int
 
 
 class ChainMoved(Exception):
     """The chain's head is not where this writer last left it (another writer appended)."""
 
 
-async def append_events(graph: Graph, chain: str, events: Sequence[dict[str, Any]]) -> ChainHead:
-    """Append `events` to `chain` in one managed transaction (all or none); returns the new head."""
+async def append_events(graph: Graph, chain: str, events: Sequence[dict[str, Any]]) -> tuple[int, str]:
+    """Append `events` to `chain` in one transaction (all or none); returns the new (seq, head hash)."""
 
-    async def work(tx: Tx) -> ChainHead:
+    async def work(tx: Tx) -> tuple[int, str]:
         # Write first: bumping seq takes the row lock, so a second writer on this chain would queue here.
         head = await tx.fetch_one(
-            "MATCH (c:AuditChain {id: $chain}) SET c.seq = c.seq + $n, c.writes = coalesce(c.writes, 0) + 1 "
-            "RETURN c.seq - $n AS seq, c.head AS head, c.writes AS writes",
+            "MATCH (c:AuditChain {id: $chain}) SET c.seq = c.seq + $n RETURN c.seq - $n AS seq, c.head AS head",
             {"chain": chain, "n": len(events)},
         )
         if head is None:
@@ -146,45 +132,36 @@ async def append_events(graph: Graph, chain: str, events: Sequence[dict[str, Any
             f"MATCH (c:AuditChain {{id: $chain}}) SET c.head = $head {_CREATE_EVENTS}",
             {"chain": chain, "head": new_head, "rows": rows},
         )
-        return ChainHead(head["seq"] + len(events), new_head, head["writes"])
+        return head["seq"] + len(events), new_head
 
     return await graph.write(work)
 
 
 async def append_events_after(
-    graph: Graph, chain: str, events: Sequence[dict[str, Any]], after: ChainHead
-) -> ChainHead:
-    """`append_events` as ONE auto-commit statement, for a writer that knows where it left the chain.
+    graph: Graph, chain: str, events: Sequence[dict[str, Any]], seq: int, head: str
+) -> tuple[int, str]:
+    """`append_events` in ONE statement, for a writer that knows where it left the chain (`seq`, `head`).
 
-    One round trip instead of two (no BEGIN/COMMIT of a managed transaction), so nothing can be
-    rolled back: the statement must leave the chain intact whatever happens. Write first, then check
-    (shared PLATFORM.md), as the managed path does, but the write taken first is the chain's `writes`
-    counter, which no hash covers: if another writer appended meanwhile, the counter (and the seq)
-    no longer match, the statement stops there with only that counter bumped, and `ChainMoved` is
-    raised; the caller then appends with `append_events`, which reads the head under the lock.
-    If it fails in flight, whether it committed is unknown: `AuditTrail` then looks at the chain head.
+    Write first, then check (shared PLATFORM.md): the seq bump takes the row lock, and the statement
+    goes on only if the chain was at `seq`; otherwise nothing is returned, the transaction is rolled
+    back and `ChainMoved` raised, and the caller appends with `append_events` (which reads the head).
+    The chain can never fork either way. Also raised if a person read no longer exists (the edges
+    the statement counts would be fewer); `append_events` then records the event without them.
     """
-    rows, new_head = _chained(chain, events, after.seq, after.head)
-    found = await graph.write_statement(
-        "MATCH (c:AuditChain {id: $chain}) SET c.writes = coalesce(c.writes, 0) + 1 "
-        "WITH c WHERE c.writes = $writes AND c.seq = $seq "
-        f"SET c.seq = c.seq + $n, c.head = $head {_CREATE_EVENTS}",
-        {"chain": chain, "n": len(events), "seq": after.seq, "writes": after.writes + 1, "head": new_head}
-        | {"rows": rows},
-        label="audit.append_events_after",
-    )
-    if not found or found[0]["events"] != len(events):
-        raise ChainMoved(chain)
-    return ChainHead(after.seq + len(events), new_head, after.writes + 1)
+    rows, new_head = _chained(chain, events, seq, head)
+    edges = sum(len(r["reads"]) for r in rows)
 
+    async def work(tx: Tx) -> tuple[int, str]:
+        found = await tx.fetch_one(
+            "MATCH (c:AuditChain {id: $chain}) SET c.seq = c.seq + $n WITH c WHERE c.seq = $expected "
+            f"SET c.head = $head {_CREATE_EVENTS} RETURN count(*) AS edges",
+            {"chain": chain, "n": len(events), "expected": seq + len(events), "head": new_head, "rows": rows},
+        )
+        if not found or found["edges"] != edges:
+            raise ChainMoved(chain)  # rolls the transaction back
+        return seq + len(events), new_head
 
-async def chain_head(graph: Graph, chain: str) -> ChainHead | None:
-    rows = await graph.read_statement(
-        "MATCH (c:AuditChain {id: $chain}) RETURN c.seq AS seq, c.head AS head, coalesce(c.writes, 0) AS writes",
-        {"chain": chain},
-        label="audit.chain_head",
-    )
-    return ChainHead(rows[0]["seq"], rows[0]["head"], rows[0]["writes"]) if rows else None
+    return await graph.write(work)
 
 
 async def record_access(
@@ -214,7 +191,7 @@ class AuditTrail:
         self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[str]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         # Where this writer left its chain: lets the next append be one statement (append_events_after).
-        self._head: ChainHead | None = None
+        self._head: tuple[int, str] | None = None
 
     async def start(self) -> None:
         await ensure_chain(self.graph, self.chain)
@@ -253,23 +230,12 @@ class AuditTrail:
 
     async def _append(self, events: list[dict[str, Any]]) -> None:
         if self._head is not None:
-            after, self._head = self._head, None  # unknown until an append below succeeds
             try:
-                self._head = await append_events_after(self.graph, self.chain, events, after)
+                self._head = await append_events_after(self.graph, self.chain, events, *self._head)
                 return
             except ChainMoved:
                 pass
-            except Exception:
-                # Sent, but did it commit? Only this writer appends after this head, so the chain
-                # shows it: at the hash these events make, they are there. If not (or the graph
-                # cannot say), append under the lock; a duplicate of events that did land after
-                # all is refused by the unique event id, so nothing is recorded twice.
-                _, new_head = _chained(self.chain, events, after.seq, after.head)
-                with contextlib.suppress(Exception):
-                    landed = await chain_head(self.graph, self.chain)
-                    if landed is not None and landed.head == new_head:
-                        self._head = landed
-                        return
+        self._head = None  # unknown until the locked read-then-append below succeeds
         self._head = await append_events(self.graph, self.chain, events)
 
 

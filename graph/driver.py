@@ -259,36 +259,6 @@ class Graph:
             if instrument is not None:
                 instrument.finished(label, 1, time.perf_counter() - started)
 
-    async def write_statement(
-        self, query: str, params: Mapping[str, Any] | None = None, *, label: str = "write_statement"
-    ) -> list[dict[str, Any]]:
-        """One write statement in an auto-commit transaction, sent ONCE: never retried here.
-
-        One round trip where a managed transaction takes two (the BEGIN rides with the RUN, then a
-        COMMIT): on the audit append that was 12% of the hub's CPU at concurrency 1 (py-spy, issue 13).
-        Without a managed transaction there is no rollback and, if the connection fails, no knowing
-        whether the statement committed. Only for statements that are all-or-nothing by themselves
-        and whose caller can find out afterwards whether they landed (graph.audit does)."""
-        stats = self.stats
-        instrument = self.instrument
-        started = time.perf_counter()
-        if instrument is not None:
-            instrument.started()
-        stats.transactions += 1
-        stats.round_trips += 1
-
-        async def once() -> list[dict[str, Any]]:
-            async with self.driver.session(database=self.database, default_access_mode=neo4j.WRITE_ACCESS) as session:
-                with instrument.statement(label, query) if instrument is not None else nullcontext():
-                    result = await session.run(query, params or {})
-                    return [record.data() async for record in result]
-
-        try:
-            return await self._mapped(once())
-        finally:
-            if instrument is not None:
-                instrument.finished(label, 1, time.perf_counter() - started)
-
     async def _session_run(self, tx_fn: Callable[[AsyncManagedTransaction], Awaitable[T]], write: bool) -> T:
         async def run() -> T:
             async with self.driver.session(database=self.database) as session:
