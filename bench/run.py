@@ -1,6 +1,7 @@
 """The benchmark table in one command (`make bench`): the caseworker query served four ways, same graph, same run.
 
-    python -m bench.run [--people 10000] [--duration 8] [--concurrency 1 8 32] [--skip-peer]
+    python -m bench.run [--people 10000] [--duration 8] [--concurrency 1 8 32] [--reps 2] [--baseline REV]
+                        [--skip-peer] [--skip-naive] [--skip-full] [--cases 60]
 
 Systems, each measured closed-loop at every concurrency, one after the other, on one seeded graph:
 
