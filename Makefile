@@ -40,6 +40,7 @@ test: $(DEV) haproxy
 
 bench: $(DEV)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.audit  # issue 13: what one audit record costs beside the read
 	$(BIN)/python -m bench.imports
 	$(BIN)/python -m bench.lookups
 

@@ -63,6 +63,27 @@ CASEWORKER_QUERY = """query Caseworker($id: ID!) {
   }
 }"""
 
+# The issue's whole caseworker screen: the household query plus each case's financial position (computed
+# live from schedules and payments) and a cached connector field (employer earnings, from an upstream
+# over HTTP, served from the Redis cache once fetched). Needs the child-maintenance purpose. Neither the
+# floor nor the peer can serve a connector field, so this runs as its own system ("hub+"), compared
+# with the hub on the household query alone.
+FULL_CASEWORKER_QUERY = (
+    CASEWORKER_QUERY.replace("query Caseworker(", "query CaseworkerScreen(").removesuffix("\n  }\n}")
+    + """
+    maintenanceCases {
+      id scheme
+      position(viewAs: PAYING) {
+        ... on PayingPosition { dueToDatePence paidPence arrearsPence nextPayment { dueDate amountPence } }
+      }
+    }
+    employerEarnings { currentEmployer grossPayPenceTotal latestPeriodEnd provenance { stale } }
+  }
+}"""
+)
+FULL_PURPOSE = "child-maintenance"
+FULL_EXTRA_FIELDS = ("maintenanceCases", "employerEarnings")
+
 LOOPBACK = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 HUB_READY_TIMEOUT = 60.0
@@ -140,11 +161,16 @@ class HubProcess:
 
 @contextlib.contextmanager
 def hub_server(
-    live: Settings, data_dir: Path, source: Path | None = None, log_name: str = "hub-bench.log"
+    live: Settings,
+    data_dir: Path,
+    source: Path | None = None,
+    log_name: str = "hub-bench.log",
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[HubProcess]:
     """`hub serve` on a free port, using the servers in `live` (so it starts none itself); stopped on exit.
 
     `source`: serve the hub from that copy of the code instead (a baseline revision, `bench.run --baseline`).
+    `extra_env`: more environment for it (the connectors `bench.run` points at its own sandbox).
     """
     port = free_port()
     script = Path(sys.executable).with_name("hub")
@@ -166,6 +192,7 @@ def hub_server(
         env["NEO4J_DATABASE"] = live.neo4j_database
     if source is not None:
         env["PYTHONPATH"] = str(source)
+    env.update(extra_env or {})
     log_path = data_dir / log_name
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -205,11 +232,18 @@ def hub_server(
 class HubClient:
     """The caseworker query over HTTP; request bodies are built once per id, not per request."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, ids: Sequence[str], headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        ids: Sequence[str],
+        headers: dict[str, str],
+        query: str = CASEWORKER_QUERY,
+    ) -> None:
         self.session = session
         self.url = url
         self.headers = {"content-type": "application/json", "accept": "application/json", **headers}
-        self.bodies = {i: orjson.dumps({"query": CASEWORKER_QUERY, "variables": {"id": i}}) for i in ids}
+        self.bodies = {i: orjson.dumps({"query": query, "variables": {"id": i}}) for i in ids}
 
     async def person(self, person_id: str) -> dict[str, Any]:
         async with self.session.post(self.url, data=self.bodies[person_id], headers=self.headers) as response:

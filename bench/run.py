@@ -1,10 +1,15 @@
 """The benchmark table in one command (`make bench`): the caseworker query served four ways, same graph, same run.
 
-    python -m bench.run [--people 10000] [--duration 8] [--concurrency 1 8 32] [--skip-peer]
+    python -m bench.run [--people 10000] [--duration 8] [--concurrency 1 8 32] [--reps 2] [--baseline REV]
+                        [--skip-peer] [--skip-naive] [--skip-full] [--cases 60]
 
 Systems, each measured closed-loop at every concurrency, one after the other, on one seeded graph:
 
 * hub   — `hub serve` over HTTP: auth, rate limit, field policy and the audit record on every request;
+* hub+  — the same hub serving the whole caseworker screen (`FULL_CASEWORKER_QUERY`): the household
+          query plus each maintenance case's live financial position and a cached connector field
+          (employer earnings, from a sandbox upstream started here), for paying parents with a case.
+          No other system can serve it: compare it with the hub row (÷hub);
 * floor — the same data in one Cypher statement through the Python driver (`graph.views`), in this process;
 * before — with `--baseline REV`, the hub as it was at git revision REV, beside the current one;
 * naive — a throwaway Strawberry server whose objects each fetch their own relations, no DataLoader
@@ -41,6 +46,9 @@ from rich.table import Table
 from bench.caseworker import (
     CASEWORKER_QUERY,
     CROSS_CHECK_CONCURRENCY,
+    FULL_CASEWORKER_QUERY,
+    FULL_EXTRA_FIELDS,
+    FULL_PURPOSE,
     LOOPBACK,
     SAMPLE_SPREAD,
     BenchError,
@@ -61,9 +69,11 @@ from bench.caseworker import (
     request_headers,
 )
 from graph.driver import Graph
+from graph.maintenance import newest_case_parents
 from graph.views import count_people, sample_parent_ids
 from hub.app import connect_graph
 from hub.embedded import EmbeddedError, free_port, http_status, pdeathsig_preexec
+from hub.seed import seed_demo_cases
 from hub.services import running_services
 from hub.settings import Settings, SettingsError, load_settings
 
@@ -147,6 +157,33 @@ def naive_server(live: Settings, data_dir: Path) -> contextlib.AbstractContextMa
     port = free_port()
     argv = [sys.executable, "-m", "bench.naive", "--port", str(port)]
     return child_server("naive", argv, graph_env(live), port, data_dir / "naive-bench.log", cwd=BENCH_DIR.parent)
+
+
+EARNINGS_YAML = BENCH_DIR.parent / "config" / "connectors" / "employer_earnings.yaml"
+SANDBOX_API_KEY = "bench-earnings-key"
+
+
+def earnings_sandbox(data_dir: Path) -> contextlib.AbstractContextManager[Child]:
+    """The employer-earnings sandbox upstream (a real aiohttp server) on a free loopback port."""
+    port = free_port()
+    argv = [sys.executable, "-m", "connectors.sandbox", "--kind", "earnings", "--port", str(port)]
+    argv += ["--api-key", SANDBOX_API_KEY]
+    env = dict(os.environ)
+    return child_server("earnings", argv, env, port, data_dir / "earnings-bench.log", cwd=BENCH_DIR.parent)
+
+
+def connector_env(sandbox: Child, data_dir: Path) -> dict[str, str]:
+    """A connectors folder holding only employer_earnings, pointed at `sandbox`; the hubs' environment for it."""
+    folder = data_dir / "bench-connectors"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.yaml"):
+        stale.unlink()
+    text = EARNINGS_YAML.read_text(encoding="utf-8")
+    base = sandbox.url.removesuffix("/graphql")
+    if "base_url: http://127.0.0.1:8103" not in text:
+        raise BenchError(f"{EARNINGS_YAML} no longer has the base_url this bench rewrites")
+    (folder / "employer_earnings.yaml").write_text(text.replace("base_url: http://127.0.0.1:8103", f"base_url: {base}"))
+    return {"HUB_CONNECTORS_DIR": str(folder.resolve()), "EARNINGS_API_KEY": SANDBOX_API_KEY}
 
 
 def baseline_source(ref: str, data_dir: Path) -> Path:
@@ -238,6 +275,11 @@ class GraphQLClient:
         return result
 
 
+def without_screen_extras(person: dict[str, Any]) -> dict[str, Any]:
+    """The whole screen minus what only hub+ asks for (case positions, earnings): the floor's shape."""
+    return {k: v for k, v in person.items() if k not in FULL_EXTRA_FIELDS}
+
+
 def peer_as_hub(person: dict[str, Any]) -> dict[str, Any]:
     """The peer's answer in the hub's shape (for the cross-check only; not timed)."""
     out = {k: v for k, v in person.items() if k != "addressesConnection"}
@@ -306,6 +348,19 @@ async def benchmark(
             return await floor_view(graph, person_id)
 
         systems = [System("hub", HubClient(session, children["hub"].url, ids, headers).person, children["hub"].pid)]
+        full_ids: list[str] = []
+        if "earnings" in children:
+            full_ids = [c.paying for c in await newest_case_parents(graph, args.cases) if c.paying]
+            full_headers = {**headers, "x-purpose": FULL_PURPOSE}
+            screen = HubClient(session, children["hub"].url, full_ids, full_headers, FULL_CASEWORKER_QUERY)
+
+            async def full_call(person_id: str) -> dict[str, Any]:
+                person = await screen.person(person_id)
+                if not person.get("maintenanceCases") or not (person.get("employerEarnings") or {}).get("provenance"):
+                    raise Failure("the screen came back without a case position or employer earnings")
+                return person
+
+            systems.append(System("hub+", full_call, children["hub"].pid))
         systems.append(System("floor", floor_call, os.getpid()))
         if "before" in children:
             before = HubClient(session, children["before"].url, ids, headers)
@@ -319,17 +374,24 @@ async def benchmark(
         for s in systems:
             if s.name == "floor":
                 continue
-            problems = await cross_check(s.name, s.call, graph, ids, peer_as_hub if s.name == "peer" else None)
-            console.print(f"cross-check: {s.name} and floor agree on {len(ids) - len(problems)}/{len(ids)} people")
+            shape = {"peer": peer_as_hub, "hub+": without_screen_extras}.get(s.name)
+            checked = full_ids if s.name == "hub+" else ids
+            problems = await cross_check(s.name, s.call, graph, checked, shape)
+            console.print(
+                f"cross-check: {s.name} and floor agree on {len(checked) - len(problems)}/{len(checked)} people"
+            )
             for problem in problems[:3]:
                 console.print(f"  [red]mismatch[/red] {problem[:400]}", markup=True, highlight=False)
         runs: list[Run] = []
         for rep in range(1, args.reps + 1):
             for c in args.concurrency:
-                for s in systems:
+                # Every other rep runs the systems in reverse order: whoever goes first at a
+                # concurrency warms the graph server (JIT, page cache, index compaction) for the rest.
+                for s in systems if rep % 2 else systems[::-1]:
                     console.print(f"  {s.name:5} c={c:<3} rep {rep}: {args.warmup:g} s warm-up, {args.duration:g} s")
-                    runs.append(await measure(s.name, s.call, ids, c, rep, args, s.pid, graph_pid))
-    rss = {name: peak_rss_mb(child.pid) for name, child in children.items()}
+                    cycle = full_ids if s.name == "hub+" else ids
+                    runs.append(await measure(s.name, s.call, cycle, c, rep, args, s.pid, graph_pid))
+    rss = {name: peak_rss_mb(child.pid) for name, child in children.items() if name != "earnings"}
     return runs, people, len(ids), rss
 
 
@@ -352,8 +414,12 @@ def report(
     for name in ("c", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "graph ms/req", "÷floor req/s", "÷floor p50"):
         table.add_column(name, justify="right")
     table.add_column("÷peer req/s", justify="right")
-    if any(r.system == "before" for r in runs):
+    has_before = any(r.system == "before" for r in runs)
+    has_screen = any(r.system == "hub+" for r in runs)
+    if has_before:
         table.add_column("÷before", justify="right")
+    if has_screen:
+        table.add_column("÷hub", justify="right")
     table.add_column("others", justify="right")
     table.add_column("fail", justify="right")
     for r in runs:
@@ -365,6 +431,8 @@ def report(
         vs_peer = _fmt(r.rps / peer.rps) if r.system != "peer" and peer is not None and peer.rps else "—"
         before = by.get(("before", r.rep, r.concurrency))
         vs_before = _fmt(r.rps / before.rps) if r.system == "hub" and before is not None and before.rps else "—"
+        hub = by.get(("hub", r.rep, r.concurrency))
+        vs_hub = _fmt(r.rps / hub.rps) if r.system == "hub+" and hub is not None and hub.rps else "—"
         table.add_row(
             r.system if args.reps == 1 else f"{r.system} #{r.rep}",
             str(r.concurrency),
@@ -375,7 +443,8 @@ def report(
             _fmt(r.per_request_ms(r.graph_cpu)),
             *vs_floor,
             vs_peer,
-            *([vs_before] if any(x.system == "before" for x in runs) else []),
+            *([vs_before] if has_before else []),
+            *([vs_hub] if has_screen else []),
             _fmt(r.other_cores),
             str(sum(r.failures.values())),
         )
@@ -386,7 +455,9 @@ def report(
         "CPU ms/req: the serving process (hub, naive, peer), or this process running the driver (floor).\n"
         "graph ms/req: the ArcadeDB server. ÷floor / ÷peer: this row ÷ that system at the same concurrency.\n"
         f"others: cores used meanwhile by every other process on this {os.cpu_count()}-core machine (noise when\n"
-        "well above 0). hub = auth + rate limit + field policy + audit; naive and peer do none of that.",
+        "well above 0). hub = auth + rate limit + field policy + audit; naive and peer do none of that.\n"
+        "hub+: the whole screen (household + case positions + cached employer earnings) for paying parents\n"
+        "with a case; ÷hub compares it with the household query alone (the floor and the peer cannot serve it).",
         highlight=False,
     )
     for r in runs:
@@ -405,10 +476,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="also serve the hub at git revision REV ('before'), to measure a change in the same run",
     )
     extra.add_argument("--skip-naive", action="store_true", help="leave out the naive per-object resolvers")
+    extra.add_argument(
+        "--skip-full", action="store_true", help="leave out hub+ (the screen with case positions and earnings)"
+    )
+    extra.add_argument("--cases", type=int, default=60, help="maintenance cases seeded for hub+ (default 60)")
     known, rest = extra.parse_known_args(argv)
     defaults = ["--people", "10000", "--duration", "8", "--concurrency", "1", "8", "32", "--sample", "300"]
     args = caseworker_args([*defaults, *rest])
     args.skip_peer, args.skip_naive, args.baseline = known.skip_peer, known.skip_naive, known.baseline
+    args.skip_full, args.cases = known.skip_full, known.cases
     return args
 
 
@@ -426,11 +502,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.callback(lambda: runner.run(graph.close()))
             runner.run(prepare(graph, args.people, console))
             headers = request_headers(args, live)
-            hub = stack.enter_context(hub_server(live, args.data_dir))
+            extra_env: dict[str, str] = {}
+            sandbox = None
+            if not args.skip_full:
+                made = runner.run(seed_demo_cases(graph, args.people, 42, cases=args.cases))
+                console.print(f"maintenance cases for hub+: {made} created (up to {args.cases} kept)")
+                sandbox = stack.enter_context(earnings_sandbox(args.data_dir))
+                extra_env = connector_env(sandbox, args.data_dir)
+            hub = stack.enter_context(hub_server(live, args.data_dir, extra_env=extra_env))
             children = {"hub": Child(name="hub", pid=hub.pid, url=hub.url)}
+            if sandbox is not None:
+                children["earnings"] = sandbox
             if args.baseline:
                 source = baseline_source(args.baseline, args.data_dir)
-                old = stack.enter_context(hub_server(live, args.data_dir, source, "baseline-bench.log"))
+                old = stack.enter_context(
+                    hub_server(live, args.data_dir, source, "baseline-bench.log", extra_env=extra_env)
+                )
                 children["before"] = Child(name="before", pid=old.pid, url=old.url)
             if not args.skip_naive:
                 children["naive"] = stack.enter_context(naive_server(live, args.data_dir))

@@ -186,17 +186,16 @@ async def create_case(
 
 async def get_cases(graph: Graph, ids: Sequence[str]) -> list[MaintenanceCase | None]:
     """Batch lookup for loaders: cases with their schedules and payments in one statement, in key order."""
-
-    async def work(tx: Tx) -> list[MaintenanceCase | None]:
-        rows = await tx.fetch(
-            f"UNWIND $ids AS i MATCH (c:MaintenanceCase {{id: i}}) RETURN i AS k, {_CASE} AS c", {"ids": list(ids)}
-        )
-        found = {r["k"]: case_from_row(r["c"]) for r in rows}
-        return [found.get(i) for i in ids]
-
     if not ids:
         return []
-    return await graph.read(work)
+    # One read-only statement: auto-commit, one round trip fewer than a managed read (Graph.read_statement).
+    rows = await graph.read_statement(
+        f"UNWIND $ids AS i MATCH (c:MaintenanceCase {{id: i}}) RETURN i AS k, {_CASE} AS c",
+        {"ids": list(ids)},
+        label="maintenance.get_cases",
+    )
+    found = {r["k"]: case_from_row(r["c"]) for r in rows}
+    return [found.get(i) for i in ids]
 
 
 async def get_case(graph: Graph, case_id: str) -> MaintenanceCase:
@@ -218,18 +217,17 @@ async def cases_for_person(graph: Graph, person_ids: Sequence[str]) -> list[list
 
     One statement for the whole batch (a DataLoader's); each case comes whole, ready for `position`.
     """
-
-    async def work(tx: Tx) -> list[list[PersonCase]]:
-        found: dict[str, list[PersonCase]] = {i: [] for i in person_ids}
-        for row in await tx.fetch(_CASES_FOR_PERSON, {"ids": list(person_ids)}):
-            found[row["i"]].append(PersonCase(role=Role(row["role"]), case=case_from_row(row["c"])))
-        for cases in found.values():
-            cases.sort(key=lambda pc: (pc.case.created_at, pc.case.id))
-        return [found[i] for i in person_ids]
-
     if not person_ids:
         return []
-    return await graph.read(work)
+    found: dict[str, list[PersonCase]] = {i: [] for i in person_ids}
+    rows = await graph.read_statement(
+        _CASES_FOR_PERSON, {"ids": list(person_ids)}, label="maintenance.cases_for_person"
+    )  # auto-commit, as get_cases
+    for row in rows:
+        found[row["i"]].append(PersonCase(role=Role(row["role"]), case=case_from_row(row["c"])))
+    for cases in found.values():
+        cases.sort(key=lambda pc: (pc.case.created_at, pc.case.id))
+    return [found[i] for i in person_ids]
 
 
 # --- schedules -----------------------------------------------------------------------------------

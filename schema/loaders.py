@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
+from functools import cached_property
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -35,38 +36,44 @@ def batched(
 
 
 class Loaders:
-    __slots__ = (
-        "person",
-        "person_by_nino",
-        "household",
-        "access_log",
-        "consents",
-        "maintenance_case",
-        "maintenance_cases",
-        "graph",
-        "_trees",
-        "identity_links",  # issue 12
-    )
+    """This request's DataLoaders, each built on first use: a request uses one or two of them, and
+    building all of them for every request was 3.6% of the hub's CPU (py-spy, issue 13)."""
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self._trees: dict[tuple[HouseholdShape, TreeKey], DataLoader[str, HouseholdTree | None]] = {}
-        self.person: DataLoader[str, Person | None] = DataLoader(batched(person.get_people, graph))
-        self.person_by_nino: DataLoader[str, Person | None] = DataLoader(batched(person.get_people_by_nino, graph))
-        self.household: DataLoader[str, household.Household | None] = DataLoader(
-            batched(household.households_of, graph)
-        )
-        self.access_log: DataLoader[str, list[audit.AccessEntry]] = DataLoader(batched(audit.access_log, graph))
-        self.consents: DataLoader[str, list[consent.Consent]] = DataLoader(batched(consent.consents_of, graph))
-        self.maintenance_case: DataLoader[str, MaintenanceCase | None] = DataLoader(
-            batched(maintenance.get_cases, graph)
-        )
-        self.maintenance_cases: DataLoader[str, list[maintenance.PersonCase]] = DataLoader(
-            batched(maintenance.cases_for_person, graph)
-        )
-        self.identity_links: DataLoader[str, list[links.IdentityLink]] = DataLoader(
-            batched(links.links_for_people, graph)
-        )
+
+    @cached_property
+    def person(self) -> DataLoader[str, Person | None]:
+        return DataLoader(batched(person.get_people, self.graph))
+
+    @cached_property
+    def person_by_nino(self) -> DataLoader[str, Person | None]:
+        return DataLoader(batched(person.get_people_by_nino, self.graph))
+
+    @cached_property
+    def household(self) -> DataLoader[str, household.Household | None]:
+        return DataLoader(batched(household.households_of, self.graph))
+
+    @cached_property
+    def access_log(self) -> DataLoader[str, list[audit.AccessEntry]]:
+        return DataLoader(batched(audit.access_log, self.graph))
+
+    @cached_property
+    def consents(self) -> DataLoader[str, list[consent.Consent]]:
+        return DataLoader(batched(consent.consents_of, self.graph))
+
+    @cached_property
+    def maintenance_case(self) -> DataLoader[str, MaintenanceCase | None]:
+        return DataLoader(batched(maintenance.get_cases, self.graph))
+
+    @cached_property
+    def maintenance_cases(self) -> DataLoader[str, list[maintenance.PersonCase]]:
+        return DataLoader(batched(maintenance.cases_for_person, self.graph))
+
+    @cached_property
+    def identity_links(self) -> DataLoader[str, list[links.IdentityLink]]:  # issue 12
+        return DataLoader(batched(links.links_for_people, self.graph))
 
     def tree(self, shape: HouseholdShape, key: TreeKey = "id") -> DataLoader[str, HouseholdTree | None]:
         """People with the households `shape` reaches, by id or NINO: one statement per batch (per shape)."""

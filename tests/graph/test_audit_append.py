@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from conftest import MakePerson
 
 from graph import audit
@@ -61,3 +63,28 @@ async def test_a_read_of_a_person_since_deleted_is_still_recorded(graph: Graph, 
     finally:
         await trail.close()
     assert event and mine(await audit.verify_chains(graph), trail.chain) == []
+
+
+async def test_two_writers_racing_on_one_chain_in_one_statement_appends_never_fork_it(
+    graph: Graph, make_person: MakePerson
+) -> None:
+    """Both writers know a head, so each tries its one-statement append; the loser falls back, the chain stays whole."""
+    a = (await make_person()).id
+    first = audit.AuditTrail(graph)
+    await first.start()
+    second = audit.AuditTrail(graph, chain=first.chain)
+    await second.start()
+    try:
+        await first.record(ACTOR, "warm-1", {a: ["nino"]})
+        await second.record(ACTOR, "warm-2", {a: ["nino"]})  # both now know a head: the race is one-statement
+        ids = await asyncio.gather(
+            *(trail.record(ACTOR, f"race-{i}", {a: ["nino"]}) for i in range(20) for trail in (first, second))
+        )
+    finally:
+        await first.close()
+        await second.close()
+    assert len(set(ids)) == 40
+    assert mine(await audit.verify_chains(graph), first.chain) == []
+    [entries] = await audit.access_log(graph, [a], limit=100)
+    assert {f"race-{i}" for i in range(20)} <= {e.request_id for e in entries}
+    assert sum(e.request_id.startswith("race-") for e in entries) == 40  # each event exactly once
