@@ -1,6 +1,7 @@
 """Identity resolution, measured: a labelled set, the hub's real-time linking, and Splink beside it.
 
     python -m bench.linkage [--people 20000] [--external 5000] [--seed 7] [--data-dir .data/bench-linkage]
+    python -m bench.linkage --sweep-only .data/bench-linkage/ranked-20000-7.jsonl [--sweep-review 8 10]
 
 1. Generates a labelled set (deterministic per seed): core people in households (`hub.seed`'s
    generator and Faker en_GB pools) plus the hard cases of a real register — twins (same family
@@ -21,8 +22,12 @@
 5. Prints precision, recall and F1 of automatic links, coverage of automatic + queued, the review
    share and the hard cases linked wrongly — for the hub, and for Splink's batch output read with
    the same two thresholds (every pair, and each record's best pair) — then how often blocking found
-   the true person, the latencies, Splink's batch time and its one-record time. Figures only:
-   nothing here asserts.
+   the true person, the latencies, Splink's batch time and its one-record time.
+6. The threshold sweep: each record's candidates, ranked with their evidence (bits: match weight less
+   the prior's), decided again at every (auto, review) pair of a grid with the margin and truncation
+   rules of the resolver, and scored on the labels; saved as `ranked-<people>-<seed>.jsonl` in the
+   data directory, which `--sweep-only FILE` re-reads at another grid without re-running anything.
+   Figures only: nothing here asserts.
 """
 
 from __future__ import annotations

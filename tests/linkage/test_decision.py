@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
-from bench.linkage import Trained
+from bench.linkage import ExternalCase, Ranked, Trained, load_ranked, save_ranked, sweep
 from graph.errors import InvalidValue
 from graph.linkage.decision import Outcome, ScoredCandidate, Thresholds, decide
 from graph.linkage.model import Score, prob_to_match_weight, weight_to_probability
@@ -106,3 +107,29 @@ def test_evidence_is_the_sum_of_the_comparison_weights(trained: Trained) -> None
         assert math.isclose(score.match_weight, trained.model.prior_weight + parts, abs_tol=1e-9)
         checked += 1
     assert checked > 100
+
+
+def test_the_bench_sweep_reads_back_what_it_saved_and_decides_as_the_resolver(tmp_path: Path) -> None:
+    cases = [
+        ExternalCase("e1", {}, "p1", "copy", ()),
+        ExternalCase("e2", {}, "t1", "twin", (), ("t2",)),
+        ExternalCase("e3", {}, None, "unmatched", ()),
+    ]
+    ranked = [
+        Ranked((candidate("p1", 25.0, PRIOR_1M), candidate("x", 2.0, PRIOR_1M)), False),
+        Ranked((candidate("t2", 30.0, PRIOR_1M), candidate("t1", 27.0, PRIOR_1M)), False),
+        Ranked((candidate("y", 9.0, PRIOR_1M),), False),
+    ]
+    path = tmp_path / "ranked.jsonl"
+    save_ranked(path, cases, ranked, PRIOR_1M)
+    again_cases, again, prior = load_ranked(path)
+    assert prior == PRIOR_1M and [c.person_id for c in again_cases] == ["p1", "t1", None]
+    for thresholds in (THRESHOLDS, Thresholds(auto_link_bits=20, review_bits=8, margin=2)):
+        assert [r.decide(thresholds).outcome for r in again] == [r.decide(thresholds).outcome for r in ranked]
+    rows = {(t.auto_link_bits, t.review_bits, t.margin): tally for t, tally in sweep(cases, again, [22], [8, 10], 5)}
+    at_8, at_10 = rows[(22, 8, 5)], rows[(22, 10, 5)]
+    assert (at_8.auto, at_8.auto_correct, at_8.queued, at_8.covered) == (1, 1, 2, 2)  # the twins go to review
+    assert (at_10.queued, at_10.hard_wrong_auto) == (1, [])
+    # without the margin rule the wrong twin would have been linked: the sweep counts it as a hard case
+    [(_, loose)] = sweep(cases, again, [22], [10], 0)
+    assert loose.hard_wrong_auto == ["twin e2 -> t2"] and loose.precision() == 0.5
