@@ -39,7 +39,7 @@ class Outcome(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     auto_link_bits: float = 22.0  # evidence at or above which the best candidate is linked automatically
-    review_bits: float = 11.0  # evidence at or above which candidates go to the steward review queue
+    review_bits: float = 10.0  # evidence at or above which candidates go to the steward review queue
     margin: float = 5.0  # bits of match weight the best candidate must lead by to be linked automatically
 
     def __post_init__(self) -> None:
