@@ -1,6 +1,7 @@
 """Identity resolution, measured: a labelled set, the hub's real-time linking, and Splink beside it.
 
     python -m bench.linkage [--people 20000] [--external 5000] [--seed 7] [--data-dir .data/bench-linkage]
+    python -m bench.linkage --sweep-only .data/bench-linkage/ranked-20000-7.jsonl [--sweep-review 8 10]
 
 1. Generates a labelled set (deterministic per seed): core people in households (`hub.seed`'s
    generator and Faker en_GB pools) plus the hard cases of a real register — twins (same family
@@ -21,8 +22,12 @@
 5. Prints precision, recall and F1 of automatic links, coverage of automatic + queued, the review
    share and the hard cases linked wrongly — for the hub, and for Splink's batch output read with
    the same two thresholds (every pair, and each record's best pair) — then how often blocking found
-   the true person, the latencies, Splink's batch time and its one-record time. Figures only:
-   nothing here asserts.
+   the true person, the latencies, Splink's batch time and its one-record time.
+6. The threshold sweep: each record's candidates, ranked with their evidence (bits: match weight less
+   the prior's), decided again at every (auto, review) pair of a grid with the margin and truncation
+   rules of the resolver, and scored on the labels; saved as `ranked-<people>-<seed>.jsonl` in the
+   data directory, which `--sweep-only FILE` re-reads at another grid without re-running anything.
+   Figures only: nothing here asserts.
 """
 
 from __future__ import annotations
@@ -50,13 +55,13 @@ from rich.table import Table
 
 from graph.bulk import Batch, done_batches, write_batch
 from graph.driver import Graph, Tx
-from graph.linkage.blocking import BlockingKeys, Candidate, find_candidates
-from graph.linkage.decision import Decision, Thresholds
+from graph.linkage.blocking import MAX_CANDIDATES, BlockingKeys, Candidate, find_candidates
+from graph.linkage.decision import Decision, ScoredCandidate, Thresholds, decide
 from graph.linkage.features import MatchRecord, jaro_winkler, make_record, normalise_name, parse_external
-from graph.linkage.model import LinkageModel
+from graph.linkage.model import LinkageModel, Score, prob_to_match_weight, weight_to_probability
 from graph.linkage.nicknames import NAME_GROUPS
 from graph.linkage.records import count_core
-from graph.linkage.resolver import ExternalRecord, Resolver, blocking_keys
+from graph.linkage.resolver import ExternalRecord, Resolver, blocking_keys, when_truncated
 from graph.migrations import migrate
 from graph.models import full_name_key, name_key
 from hub.app import connect_graph
@@ -418,6 +423,139 @@ def tally_best_pair(
     return t
 
 
+# ----------------------------------------------------------------------------------------------------
+# The threshold sweep
+# ----------------------------------------------------------------------------------------------------
+
+SWEEP_AUTO_BITS = (16.0, 18.0, 20.0, 22.0, 24.0, 26.0, 28.0)
+SWEEP_REVIEW_BITS = (6.0, 8.0, 10.0, 12.0, 14.0)
+TARGET_PRECISION, TARGET_RECALL, TARGET_COVERAGE = 0.999, 0.97, 0.995  # issue 12's "done when"
+
+
+def meets_targets(t: Tally) -> bool:
+    return (
+        t.precision() >= TARGET_PRECISION
+        and t.recall() >= TARGET_RECALL
+        and t.coverage() >= TARGET_COVERAGE
+        and not t.hard_wrong_auto
+    )
+
+
+def sweep(
+    cases: Sequence[ExternalCase],
+    ranked: Sequence[Ranked],
+    auto_grid: Sequence[float],
+    review_grid: Sequence[float],
+    margin: float,
+) -> list[tuple[Thresholds, Tally]]:
+    """Every (auto, review) pair of the grid applied to the records' ranked candidates, scored on the labels."""
+    out = []
+    for auto in auto_grid:
+        for review in review_grid:
+            if review <= auto:
+                thresholds = Thresholds(auto_link_bits=auto, review_bits=review, margin=margin)
+                out.append((thresholds, tally_decisions(cases, [r.decide(thresholds) for r in ranked])))
+    return out
+
+
+def save_ranked(path: Path, cases: Sequence[ExternalCase], ranked: Sequence[Ranked], prior_weight: float) -> None:
+    """Each record's truth and ranked candidates (person, evidence, match weight), for `--sweep-only`."""
+    with path.open("wb") as out:
+        out.write(orjson.dumps({"priorWeight": prior_weight}) + b"\n")
+        for case, r in zip(cases, ranked, strict=True):
+            row = {
+                "id": case.external_id,
+                "kind": case.kind,
+                "person": case.person_id,
+                "confusable": list(case.confusable),
+                "truncated": r.truncated,
+                "candidates": [[c.person_id, c.score.evidence, c.score.match_weight] for c in r.scored],
+            }
+            out.write(orjson.dumps(row) + b"\n")
+
+
+def load_ranked(path: Path) -> tuple[list[ExternalCase], list[Ranked], float]:
+    lines = path.read_bytes().splitlines()
+    prior_weight = float(orjson.loads(lines[0])["priorWeight"])
+    cases, ranked = [], []
+    for line in lines[1:]:
+        row = orjson.loads(line)
+        cases.append(ExternalCase(row["id"], {}, row["person"], row["kind"], (), tuple(row["confusable"])))
+        scored = tuple(
+            ScoredCandidate(pid, Score(weight, weight_to_probability(weight), weight - evidence, ()))
+            for pid, evidence, weight in row["candidates"]
+        )
+        ranked.append(Ranked(scored, row["truncated"]))
+    return cases, ranked, prior_weight
+
+
+def report_sweep(
+    console: Console,
+    cases: Sequence[ExternalCase],
+    ranked: Sequence[Ranked],
+    prior_weight: float,
+    chosen: Thresholds,
+    auto_grid: Sequence[float],
+    review_grid: Sequence[float],
+) -> None:
+    """Where the true person ranks and with how much evidence, then precision / recall / coverage over a grid."""
+    best_true, best_other, true_lower, true_missing = [], [], 0, 0
+    for case, r in zip(cases, ranked, strict=True):
+        if not r.scored:
+            true_missing += case.person_id is not None
+            continue
+        best = r.scored[0]
+        if case.person_id is not None and best.person_id == case.person_id:
+            best_true.append(best.score.evidence)
+        else:
+            best_other.append(best.score.evidence)
+            if case.person_id is not None:
+                found = any(c.person_id == case.person_id for c in r.scored)
+                true_lower += found
+                true_missing += not found
+
+    def spread(values: list[float], qs: Sequence[float]) -> str:
+        return ", ".join(f"p{q * 100:g} {percentile(values, q):.1f}" for q in qs) if values else "none"
+
+    console.print(
+        f"evidence of each record's best candidate (bits; prior weight {prior_weight:.2f}): the true person "
+        f"({len(best_true):,}) {spread(best_true, (0.001, 0.01, 0.03, 0.05, 0.5))}; someone else "
+        f"({len(best_other):,}: {true_lower:,} with the true person ranked lower, the rest unmatched or not found) "
+        f"{spread(best_other, (0.5, 0.9, 0.99, 1.0))}; true person not among the candidates: {true_missing:,}"
+    )
+    table = Table(
+        title=f"threshold sweep over {len(cases):,} records (margin {chosen.margin:g} bits; "
+        f"targets: precision >= {TARGET_PRECISION}, recall >= {TARGET_RECALL}, "
+        f"auto + queued >= {TARGET_COVERAGE}, no hard case auto-linked)"
+    )
+    for column in (
+        "auto bits",
+        "review bits",
+        "auto p here",
+        "precision",
+        "recall",
+        "auto + queued",
+        "review share",
+        "hard wrong",
+        "meets",
+    ):
+        table.add_column(column, justify="right")
+    for t, tally in sweep(cases, ranked, auto_grid, review_grid, chosen.margin):
+        mark = "[bold]" if (t.auto_link_bits, t.review_bits) == (chosen.auto_link_bits, chosen.review_bits) else ""
+        table.add_row(
+            f"{mark}{t.auto_link_bits:g}",
+            f"{t.review_bits:g}",
+            f"{t.probabilities(prior_weight)[0]:.6f}",
+            f"{tally.precision():.4f}",
+            f"{tally.recall():.4f}",
+            f"{tally.coverage():.4f}",
+            f"{tally.queued / len(cases):.3f}",
+            str(len(tally.hard_wrong_auto)),
+            "yes" if meets_targets(tally) else "",
+        )
+    console.print(table)
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else math.nan
@@ -460,10 +598,24 @@ class Timings:
     candidates: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """One external record's candidates as the hub's blocking found them and its model scored them."""
+
+    scored: tuple[ScoredCandidate, ...]
+    truncated: bool  # blocking stopped at its limit
+
+    def decide(self, thresholds: Thresholds, limit: int = MAX_CANDIDATES) -> Decision:
+        """What the resolver would decide with these thresholds (the margin and truncation rules included)."""
+        decision = decide(self.scored, thresholds, "sweep")
+        return when_truncated(decision, limit) if self.truncated else decision
+
+
 async def link_all(
     graph: Graph, labelled: LabelledSet, model: LinkageModel, thresholds: Thresholds, source: str
-) -> tuple[list[Decision], Timings]:
-    """Every external record through the real-time path, one after another (as a webhook would)."""
+) -> tuple[list[Decision], Timings, list[Ranked]]:
+    """Every external record through the real-time path, one after another (as a webhook would);
+    then each record's blocking and scoring again, timed apart and kept for the threshold sweep."""
     resolver = Resolver(graph, model, thresholds, actor="bench")
     timings = Timings()
     decisions = []
@@ -475,21 +627,23 @@ async def link_all(
         timings.by_outcome.setdefault(decision.outcome.value, []).append(elapsed)
         timings.candidates.append(decision.considered)
         decisions.append(decision)
-    # the two parts of a resolution, timed apart on a sample: the Cypher read, then the scoring
-    for case in labelled.external[:1000]:
+    # the two parts of a resolution, timed apart: the Cypher read, then the scoring
+    ranked = []
+    for case in labelled.external:
         parsed, _ = resolver.validate(ExternalRecord(source, case.external_id, case.fields))
         keys = blocking_keys(parsed, case.fields)
 
-        async def read(tx: Tx, keys: BlockingKeys = keys) -> list[Candidate]:
-            return (await find_candidates(tx, keys, "bench|none"))[0]
+        async def read(tx: Tx, keys: BlockingKeys = keys) -> tuple[list[Candidate], bool]:
+            return await find_candidates(tx, keys, "bench|none")
 
         started = time.perf_counter()
-        candidates = await graph.read(read)
+        candidates, truncated = await graph.read(read)
         timings.blocking.append(time.perf_counter() - started)
         started = time.perf_counter()
-        resolver.score(parsed, candidates)
+        scored = resolver.score(parsed, candidates)
         timings.scoring.append(time.perf_counter() - started)
-    return decisions, timings
+        ranked.append(Ranked(tuple(sorted(scored, key=lambda c: c.score.match_weight, reverse=True)), truncated))
+    return decisions, timings, ranked
 
 
 async def link_bulk(
@@ -571,10 +725,13 @@ def report(
     console.print(f"  corruption: {clean:,} clean; " + ", ".join(f"{k} {v:,}" for k, v in corruptions.most_common()))
     console.print(
         f"model {doc['version']}: trained in {doc['training']['seconds']} s on {doc['training']['coreRecords']:,} "
-        f"+ {doc['training']['sampleRecords']:,} records; prior {model_prior(doc):.3g}"
+        f"+ {doc['training']['sampleRecords']:,} records; prior {model_prior(doc):.3g} ({prior_weight(doc):.2f} bits)"
     )
+    auto_p, review_p = thresholds.probabilities(prior_weight(doc))
     table = Table(
-        title=f"auto link >= {thresholds.auto_link}, review >= {thresholds.review}, margin {thresholds.margin} bits"
+        title=f"auto link >= {thresholds.auto_link_bits:g} bits of evidence, "
+        f"review >= {thresholds.review_bits:g} bits, margin {thresholds.margin:g} bits "
+        f"(probabilities {auto_p:.4g} and {review_p:.4g} under this model's prior; Splink's pairs are read at those)"
     )
     for column in (
         "decider",
@@ -589,12 +746,8 @@ def report(
         table.add_column(column, justify="right")
     n = len(labelled.external)
     pairwise = {
-        "Splink batch: every pair >= auto": tally_pairs(
-            labelled.external, splink["pairs"], thresholds.auto_link, thresholds.review
-        ),
-        "Splink batch: best pair per record": tally_best_pair(
-            labelled.external, splink["pairs"], thresholds.auto_link, thresholds.review
-        ),
+        "Splink batch: every pair >= auto": tally_pairs(labelled.external, splink["pairs"], auto_p, review_p),
+        "Splink batch: best pair per record": tally_best_pair(labelled.external, splink["pairs"], auto_p, review_p),
     }
     for name, t in [("hub real time (thresholds + margin)", hub), *pairwise.items()]:
         table.add_row(
@@ -614,9 +767,9 @@ def report(
         f"blocking (date of birth, postcode, full name) found the true person for {found / len(matched):.4f} "
         f"of the {len(matched):,} records that have one"
     )
-    review_only = tally_pairs(labelled.external, splink["pairs"], thresholds.review, thresholds.review)
+    review_only = tally_pairs(labelled.external, splink["pairs"], review_p, review_p)
     console.print(
-        f"at the review threshold alone ({thresholds.review}) as an auto-link threshold: precision "
+        f"at the review threshold alone ({thresholds.review_bits:g} bits) as an auto-link threshold: precision "
         f"{review_only.precision():.4f}, recall {review_only.recall():.4f}, F1 {review_only.f1():.4f}"
     )
     for line in hub.hard_wrong_auto[:10]:
@@ -665,6 +818,10 @@ def model_prior(doc: dict[str, Any]) -> float:
     return float(doc["settings"]["probability_two_random_records_match"])
 
 
+def prior_weight(doc: dict[str, Any]) -> float:
+    return prob_to_match_weight(model_prior(doc))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.linkage", description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=20_000, help="core people (default 20000)")
@@ -673,11 +830,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path(".data/bench-linkage"))
     parser.add_argument("--config", type=Path, default=Path("config/linkage.yaml"))
     parser.add_argument("--splink-one-record", type=int, default=20, help="records timed with Splink's predict_between")
+    parser.add_argument("--sweep-auto", type=float, nargs="+", default=SWEEP_AUTO_BITS, help="auto-link bits to sweep")
+    parser.add_argument("--sweep-review", type=float, nargs="+", default=SWEEP_REVIEW_BITS, help="review bits to sweep")
+    parser.add_argument(
+        "--sweep-only", type=Path, metavar="RANKED.jsonl", help="only the sweep, from a run's saved ranked candidates"
+    )
     args = parser.parse_args(argv)
     console = Console(highlight=False, width=max(shutil.get_terminal_size().columns, 132))
     clock = Clock(console)
     try:
         config = load_config(args.config)
+        if args.sweep_only:
+            cases, ranked, prior = load_ranked(args.sweep_only)
+            report_sweep(console, cases, ranked, prior, config.thresholds, args.sweep_auto, args.sweep_review)
+            return 0
         with clock.step("generate the labelled set"):
             labelled = generate(args.people, args.seed, external=args.external)
         args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -689,28 +855,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         with running_services(settings, cache=False) as live:
             graph = connect_graph(live)
 
-            async def in_graph() -> tuple[int, list[Decision], Timings, BulkReport]:
+            async def in_graph() -> tuple[int, list[Decision], Timings, list[Ranked], BulkReport]:
                 try:
                     with clock.step("write the core people"):
                         people = await write_core(graph, labelled)
                     source = f"bench-{uuid.uuid4().hex[:8]}"  # a fresh source per run: nothing is already linked
                     with clock.step("link every external record in real time"):
-                        decisions, timings = await link_all(graph, labelled, model, config.thresholds, source)
+                        decisions, timings, ranked = await link_all(graph, labelled, model, config.thresholds, source)
                     with clock.step("link them again as a bulk extract"):
                         bulk = await link_bulk(
                             graph, labelled, model, config.thresholds, source + "-bulk", args.data_dir
                         )
-                    return people, decisions, timings, bulk
+                    return people, decisions, timings, ranked, bulk
                 finally:
                     await graph.close()
 
-            people, decisions, timings, bulk = asyncio.run(in_graph())
+            people, decisions, timings, ranked, bulk = asyncio.run(in_graph())
         with clock.step("Splink batch predict (and the hub's score on every pair)"):
             splink = splink_batch(doc, labelled, model)
         with clock.step("Splink one-record inference"):
             one_record = splink_one_record(splink["session"], labelled, args.splink_one_record)
         hub = tally_decisions(labelled.external, decisions)
         report(console, labelled, people, doc, config.thresholds, hub, timings, splink, one_record, bulk)
+        saved = args.data_dir / f"ranked-{args.people}-{args.seed}.jsonl"
+        save_ranked(saved, labelled.external, ranked, model.prior_weight)
+        again = [r.decide(config.thresholds).outcome for r in ranked]
+        console.print(
+            f"the sweep's decisions at the configured thresholds equal the real-time ones for "
+            f"{sum(a == d.outcome for a, d in zip(again, decisions, strict=True)):,} of {len(decisions):,} records; "
+            f"ranked candidates saved to {saved} (re-read with --sweep-only)"
+        )
+        report_sweep(
+            console,
+            labelled.external,
+            ranked,
+            model.prior_weight,
+            config.thresholds,
+            args.sweep_auto,
+            args.sweep_review,
+        )
     except (SettingsError, EmbeddedError, LinkageSetupError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1

@@ -32,19 +32,21 @@ from hub.seed import TODAY, Pools
 
 SOURCE = "demo-register"
 TRAINING_SAMPLE = 300  # corrupted copies the demo model is trained on (Splink needs at least 100)
-# The damage done to each resolved record: the light ones are linked automatically, the heavy ones (a
-# married name and a move, a mistyped date and a move, typos in both names and a move) mostly queued.
+# The damage done to each resolved record: the light ones (a nickname, a typo, the address written
+# differently) are linked automatically, the heavy ones (a move, a married name and a move, a mistyped
+# date and a move) mostly queued. Measured against the thresholds in bits (22 / 10) on a 600-person
+# register: the light ones linked 8-11 times in 12, the heavy ones queued 10-12 times in 12.
 DEMO_DAMAGE: tuple[tuple[str, ...], ...] = (
     ("nickname",),
     ("given_typo",),
+    ("address_variant",),
     ("moved",),
-    ("initial", "moved"),
     ("family_changed", "moved_nearby"),
     ("dob_typo", "moved"),
-    ("given_typo", "family_typo", "moved"),
+    ("nickname",),
     ("family_changed", "moved_nearby"),
     ("dob_typo", "moved"),
-    ("nickname", "dob_typo", "moved"),
+    ("nickname", "moved"),
 )
 
 

@@ -9,8 +9,8 @@ and the personal attributes it carries, never a hub id:
 - a connector's fetch result for an external id not linked yet (`schema.identity.matching.link_fetched`,
   behind the steward's `matchExternalRecord`: the record's fields given_name / givenName … are the attributes).
 
-The resolver decides with the model in use and the thresholds of config/linkage.yaml: at or above the
-upper one the identity is linked (method `probabilistic`, the model version on the link), between them
+The resolver decides with the model in use and the thresholds (bits of evidence) of config/linkage.yaml:
+at or above the upper one the identity is linked (method `probabilistic`, the model version on the link), between them
 it goes to the steward review queue, below nothing is written. An identity already linked stays as it
 is (the hub person id never changes under it); a malformed record is refused and writes nothing.
 

@@ -95,11 +95,20 @@ def load_config(path: Path = CONFIG_FILE, *, base: Path | None = None) -> Linkag
         raise LinkageSetupError(f"{path}: unknown keys {sorted(unknown)}")
     t = doc.get("thresholds") or {}
     tr = doc.get("training") or {}
+    if not isinstance(t, dict) or not isinstance(tr, dict):
+        raise LinkageSetupError(f"{path}: thresholds and training must be mappings")
+    retired = sorted(set(t) & {"auto_link", "review"})
+    if retired:
+        raise LinkageSetupError(
+            f"{path}: thresholds.{retired[0]} was a probability, which shifts with the register's size; "
+            "give auto_link_bits and review_bits instead (evidence in bits: the match weight less the prior's)"
+        )
     try:
+        defaults_t = Thresholds()
         thresholds = Thresholds(
-            auto_link=float(t.get("auto_link", 0.999)),
-            review=float(t.get("review", 0.5)),
-            margin=float(t.get("margin", 5.0)),
+            auto_link_bits=float(t.get("auto_link_bits", defaults_t.auto_link_bits)),
+            review_bits=float(t.get("review_bits", defaults_t.review_bits)),
+            margin=float(t.get("margin", defaults_t.margin)),
         )
         defaults = TrainingOptions()
         training = TrainingOptions(
@@ -109,7 +118,7 @@ def load_config(path: Path = CONFIG_FILE, *, base: Path | None = None) -> Linkag
         )
     except (TypeError, ValueError) as exc:
         raise LinkageSetupError(f"{path}: {exc}") from exc
-    if set(t) - {"auto_link", "review", "margin"} or set(tr) - {"seed", "u_max_pairs", "prior_recall"}:
+    if set(t) - {"auto_link_bits", "review_bits", "margin"} or set(tr) - {"seed", "u_max_pairs", "prior_recall"}:
         raise LinkageSetupError(f"{path}: unknown keys under thresholds or training")
     models_dir = Path(doc.get("models_dir") or ".data/linkage-models")
     if not models_dir.is_absolute() and base is not None:

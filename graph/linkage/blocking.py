@@ -46,14 +46,15 @@ RECORD_PROJECTION = (
     "a.line1 AS line1, a.postcode AS postcode"
 )
 
-_CANDIDATES = (
-    "CALL { "
-    "MATCH (p:Person {dateOfBirth: $dob}) RETURN p "
-    "UNION "
-    "MATCH (:Address {postcode: $postcode})<-[lv:LIVES_AT]-(p:Person) WHERE lv.to IS NULL RETURN p "
-    "UNION "
-    "MATCH (p:Person {fullNameKey: $fullName}) RETURN p "
-    "} "
+# One UNION branch per key the record has. A branch for a missing key is left out rather than given
+# a null: the embedded server answers `{dateOfBirth: null}` by scanning every person (no index holds
+# nulls), which was the whole p99 at one million people (0.8 s against 6 ms).
+_BRANCHES = {
+    "dob": "MATCH (p:Person {dateOfBirth: $dob}) RETURN p",
+    "postcode": "MATCH (:Address {postcode: $postcode})<-[lv:LIVES_AT]-(p:Person) WHERE lv.to IS NULL RETURN p",
+    "fullName": "MATCH (p:Person {fullNameKey: $fullName}) RETURN p",
+}
+_AFTER = (
     "WITH DISTINCT p LIMIT $limit "
     "WHERE NOT EXISTS { (p)<-[:MATCH_CANDIDATE {status: 'REJECTED'}]-(:ExternalIdentity {key: $identity}) } "
     "OPTIONAL MATCH (p)-[cur:LIVES_AT]->(a:Address) WHERE cur.to IS NULL "
@@ -61,6 +62,11 @@ _CANDIDATES = (
     "WITH p, collect(a)[0] AS a "
     f"RETURN {RECORD_PROJECTION}"
 )
+
+
+def _statement(keys: tuple[str, ...]) -> str:
+    """The candidate statement for the keys a record has (names from `_BRANCHES` only, never from input)."""
+    return "CALL { " + " UNION ".join(_BRANCHES[k] for k in keys) + " } " + _AFTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +108,13 @@ async def find_candidates(
     """
     given, family = keys.given_name_key, keys.family_name_key
     full_name = full_name_key(given, family) if given is not None and family is not None else None
+    values = {"dob": keys.date_of_birth, "postcode": keys.postcode, "fullName": full_name}
+    present = tuple(k for k, v in values.items() if v is not None)
+    if not present:
+        return [], False
     rows = await tx.fetch(
-        _CANDIDATES,
-        {
-            "dob": keys.date_of_birth,
-            "postcode": keys.postcode,
-            "fullName": full_name,
-            "identity": identity_key,
-            "limit": limit + 1,
-        },
+        _statement(present),
+        {**{k: values[k] for k in present}, "identity": identity_key, "limit": limit + 1},
     )
     truncated = len(rows) > limit
     return [record_from_row(r) for r in rows[:limit]], truncated

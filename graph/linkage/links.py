@@ -13,7 +13,8 @@ pair stays on record (and is never proposed again, see `blocking`):
         modelVersion, explanation, proposedAt, proposedBy}]->(:Person)
 
 `explanation` is JSON text (graph properties cannot nest maps): the probability, the match weight,
-the thresholds in force, the reason, and the waterfall (the prior and every comparison's level and
+the evidence (the match weight less the prior's, in bits: what the thresholds are applied to), the
+thresholds in force, the reason, and the waterfall (the prior and every comparison's level and
 weight). `matchRecord` keeps the normalised fields the external record was matched on, so a steward
 sees both sides. The ExternalIdentity `reviewStatus` (indexed) is what the review queue is read by.
 """
@@ -44,6 +45,7 @@ def explanation(candidate: ScoredCandidate, decision: Decision, thresholds: Thre
         {
             "probability": score.match_probability,
             "matchWeight": score.match_weight,
+            "evidence": score.evidence,
             "modelVersion": decision.model_version,
             "outcome": decision.outcome.value,
             "reason": decision.reason,

@@ -98,6 +98,11 @@ class Score:
     prior_weight: float
     comparisons: tuple[ComparisonScore, ...]
 
+    @property
+    def evidence(self) -> float:
+        """Bits the comparisons add to the prior: what the pair itself says, whatever the register's size."""
+        return self.match_weight - self.prior_weight
+
     def waterfall(self) -> list[dict[str, Any]]:
         """The explanation as data: the prior, then each comparison's contribution, in order."""
         return [{"comparison": "prior", "weight": self.prior_weight}] + [c.as_data() for c in self.comparisons]

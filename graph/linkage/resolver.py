@@ -79,6 +79,17 @@ def blocking_keys(record: MatchRecord, fields: Mapping[str, Any]) -> BlockingKey
     )
 
 
+def when_truncated(decision: Decision, limit: int) -> Decision:
+    """Blocking stopped at its limit: a better candidate may be missing, so a person decides."""
+    return replace(
+        decision,
+        outcome=Outcome.REVIEW if decision.outcome is Outcome.AUTO_LINK else decision.outcome,
+        person_id=None,
+        reason=decision.reason + f"; blocking stopped at {limit} candidates",
+        details={**decision.details, "truncated": True},
+    )
+
+
 class Resolver:
     """Links external records to people with one model and one set of thresholds."""
 
@@ -166,14 +177,7 @@ class Resolver:
             return decision
         decision = decide(self.score(parsed, candidates), self.thresholds, self.model.version)
         if truncated:
-            # blocking stopped at its limit: a better candidate may be missing, so a person decides
-            decision = replace(
-                decision,
-                outcome=Outcome.REVIEW if decision.outcome is Outcome.AUTO_LINK else decision.outcome,
-                person_id=None,
-                reason=decision.reason + f"; blocking stopped at {self.max_candidates} candidates",
-                details={**decision.details, "truncated": True},
-            )
+            decision = when_truncated(decision, self.max_candidates)
         if persist and decision.outcome is not Outcome.NO_LINK:
             await self._write(record, parsed, decision)
         return decision

@@ -19,7 +19,7 @@ from graph.models import Person
 from schema.identity.types import candidate_id
 
 # Thresholds no real pair reaches: every candidate worth a look goes to review.
-REVIEW_ALL = Thresholds(auto_link=1 - 1e-15, review=0.5, margin=5)
+REVIEW_ALL = Thresholds(auto_link_bits=1000, review_bits=11.4, margin=5)
 
 
 async def queued(graph: Graph, model: Any, source: str, external_id: str, person: Person, given: str) -> str:

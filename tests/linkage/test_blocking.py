@@ -48,3 +48,50 @@ async def test_people_written_before_the_key_existed_are_backfilled(graph: Graph
     assert await backfill_full_name_keys(graph) >= 1
     assert await by_name_only(graph, "Agatha", family) == [pid]
     assert await backfill_full_name_keys(graph) == 0
+
+
+async def test_each_key_alone_finds_the_person_and_a_missing_key_is_left_out(graph: Graph, family: str) -> None:
+    """A record missing a key is searched by the others only (a null key would scan every person)."""
+    pid, aid = str(uuid.uuid4()), str(uuid.uuid4())
+    born, postcode = date(1901, 2, 3), f"ZZ{uuid.uuid4().int % 90 + 10} 9ZZ"
+    batch = Batch(key=f"test-{pid}")
+    props = {
+        "givenName": "Ottoline",
+        "familyName": family,
+        "givenNameKey": name_key("Ottoline"),
+        "familyNameKey": name_key(family),
+        "fullNameKey": f"{name_key(family)}|{name_key('Ottoline')}",
+        "dateOfBirth": born,
+    }
+    batch.people.append({"id": pid, "props": {**props, "nino": random_nino(), "status": "ACTIVE", "version": 1}})
+    batch.addresses.append(
+        {"id": aid, "props": {"line1": "1 High St", "line2": None, "town": "X", "postcode": postcode}}
+    )
+    batch.residences.append({"person": pid, "address": aid, "from": born, "to": None})
+    await write_batch(graph, batch)
+
+    async def found(keys: BlockingKeys) -> tuple[list[str], bool]:
+        async def read(tx: Tx) -> tuple[list[Candidate], bool]:
+            return await find_candidates(tx, keys, "test|none")
+
+        candidates, truncated = await graph.read(read)
+        return [c.person_id for c in candidates], truncated
+
+    given, fam = name_key("Ottoline"), name_key(family)
+    for keys in (
+        BlockingKeys(born, None, None, None),
+        BlockingKeys(None, postcode, None, None),
+        BlockingKeys(None, None, fam, given),
+        BlockingKeys(None, postcode, fam, given),
+        BlockingKeys(born, postcode, fam, given),
+    ):
+        ids, truncated = await found(keys)
+        assert pid in ids and not truncated, keys
+
+    async def by_postcode(tx: Tx) -> tuple[list[Candidate], bool]:
+        return await find_candidates(tx, BlockingKeys(None, postcode, None, None), "test|none")
+
+    [only] = (await graph.read(by_postcode))[0]
+    assert (only.person_id, only.record.postcode, only.record.date_of_birth) == (pid, postcode, born.isoformat())
+    assert await found(BlockingKeys(None, None, None, given)) == ([], False)  # a given name alone is no key
+    assert await found(BlockingKeys(None, None, None, None)) == ([], False)

@@ -200,7 +200,7 @@ def test_the_command_prints_counts_and_refused_lines_and_resumes(
     settings: Settings, register: Trained, tmp_path: Path
 ) -> None:
     config = tmp_path / "linkage.yaml"
-    config.write_text(f"thresholds: {{auto_link: 0.995, review: 0.1, margin: 5}}\nmodels_dir: {tmp_path / 'models'}\n")
+    config.write_text(f"thresholds: {{auto_link_bits: 22, review_bits: 11}}\nmodels_dir: {tmp_path / 'models'}\n")
     save_model(register.document, tmp_path / "models")
     extract = tmp_path / "social-extract.jsonl"
     expected = write_extract(extract, register, f"cli-{uuid.uuid4().hex[:6]}-")

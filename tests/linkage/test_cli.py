@@ -19,7 +19,7 @@ def hub(*args: str) -> subprocess.CompletedProcess[str]:
 
 def config_for(tmp_path: Path) -> Path:
     config = tmp_path / "linkage.yaml"
-    config.write_text(f"thresholds: {{auto_link: 0.995, review: 0.1, margin: 5}}\nmodels_dir: {tmp_path / 'models'}\n")
+    config.write_text(f"thresholds: {{auto_link_bits: 22, review_bits: 11}}\nmodels_dir: {tmp_path / 'models'}\n")
     return config
 
 

@@ -43,7 +43,7 @@ def linkage_config(tmp: Path, trained: Trained | None) -> Path:
     if trained is not None:
         save_model(trained.document, models)
     config = tmp / "linkage.yaml"
-    config.write_text(f"thresholds: {{auto_link: 0.995, review: 0.1, margin: 5}}\nmodels_dir: {models}\n")
+    config.write_text(f"thresholds: {{auto_link_bits: 22, review_bits: 11}}\nmodels_dir: {models}\n")
     return config
 
 
@@ -261,8 +261,8 @@ async def test_a_fetched_record_for_an_unlinked_id_is_matched(
 
 def test_a_broken_linkage_configuration_stops_start_up_naming_the_file(settings: Settings, tmp_path: Path) -> None:
     bad = tmp_path / "linkage.yaml"
-    bad.write_text("thresholds: {auto_link: 0.2, review: 0.9}\n")
-    with pytest.raises(LinkageSetupError, match="linkage.yaml.*review <= auto_link"):
+    bad.write_text("thresholds: {auto_link_bits: 10, review_bits: 20}\n")
+    with pytest.raises(LinkageSetupError, match="linkage.yaml.*review_bits <= auto_link_bits"):
         create_app(settings.model_copy(update={"linkage_config": bad}))
 
 

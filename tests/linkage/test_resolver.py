@@ -30,7 +30,7 @@ from hub.linkage import load_config
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "linkage.yaml"
 # Thresholds no real pair reaches: every candidate worth a look goes to review (for the queue tests).
-REVIEW_ALL = Thresholds(auto_link=1 - 1e-15, review=0.5, margin=5)
+REVIEW_ALL = Thresholds(auto_link_bits=1000, review_bits=11.4, margin=5)
 
 
 @pytest.fixture

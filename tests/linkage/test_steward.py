@@ -18,7 +18,7 @@ from graph.linkage.links import candidates_for_identity, links_for_person
 from graph.linkage.resolver import ExternalRecord, Resolver
 from graph.linkage.steward import accept_candidate, check_reason, relink_identity
 
-REVIEW_ALL = Thresholds(auto_link=1 - 1e-15, review=0.5, margin=5)
+REVIEW_ALL = Thresholds(auto_link_bits=1000, review_bits=11.4, margin=5)
 
 
 @pytest.mark.parametrize("rounds", [3])

@@ -30,9 +30,9 @@ from schema.events import Event, EventKind
 from schema.identity.types import candidate_id
 
 # Thresholds no real pair reaches: every candidate worth a look goes to review.
-REVIEW_ALL = Thresholds(auto_link=1 - 1e-15, review=0.5, margin=5)
+REVIEW_ALL = Thresholds(auto_link_bits=1000, review_bits=11.4, margin=5)
 # Thresholds every plausible pair passes: a clear match is linked automatically.
-LINK_EASILY = Thresholds(auto_link=0.6, review=0.5, margin=5)
+LINK_EASILY = Thresholds(auto_link_bits=12, review_bits=11.4, margin=5)
 
 # `first` is written into the document: the cost limit counts a variable page size as the largest page (100).
 QUEUE = """

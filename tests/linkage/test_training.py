@@ -31,7 +31,7 @@ CONFIG = Path(__file__).resolve().parents[2] / "config" / "linkage.yaml"
 
 def test_the_shipped_configuration_loads() -> None:
     config = load_config(CONFIG)
-    assert 0 < config.thresholds.review < config.thresholds.auto_link < 1
+    assert 0 < config.thresholds.review_bits < config.thresholds.auto_link_bits
     assert config.thresholds.margin > 0
     assert config.training.u_max_pairs >= 1e6
 
@@ -39,9 +39,13 @@ def test_the_shipped_configuration_loads() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("thresholds: {auto_link: 0.5, review: 0.9}", "review <= auto_link"),
-        ("thresholds: {auto_link: high}", "could not convert"),
-        ("thresholds: {autolink: 0.99}", "unknown keys"),
+        ("thresholds: {auto_link_bits: 10, review_bits: 20}", "review_bits <= auto_link_bits"),
+        ("thresholds: {auto_link_bits: high}", "could not convert"),
+        ("thresholds: {review_bits: .inf}", "thresholds.review_bits: must be a finite number of bits"),
+        ("thresholds: {margin: -1}", "thresholds.margin: must not be negative"),
+        ("thresholds: {auto_link: 0.995, review: 0.1}", "thresholds.auto_link was a probability.*auto_link_bits"),
+        ("thresholds: {autolink_bits: 22}", "unknown keys"),
+        ("thresholds: [22, 11]", "thresholds and training must be mappings"),
         ("threshold: {}", "unknown keys ['threshold']"),
         ("- a list", "expected a mapping"),
         ("thresholds: [", "cannot read"),
