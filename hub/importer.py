@@ -13,7 +13,7 @@ One JSON object per line, a person keyed by NINO (the record's unique key):
   never written and never dropped silently: it is reported with its line number (and why) on the console
   and in a report file, and the import goes on.
 * People are written in batches, each in one transaction keyed on the NINO (`graph.bulk.import_batch`):
-  people the graph does not hold are CREATEd at the server's raw write speed, people it holds are MERGEd
+  people the graph does not hold are created at the server's raw write speed, people it holds are merged
   onto. Running the same file again changes nothing; a person already in the graph is left as it is (new
   claims and addresses are added to them). Ids are derived from the NINO unless the row gives one, so a
   re-run makes the same ids. On a first load the transaction does not even ask which NINOs the graph
@@ -30,8 +30,8 @@ One JSON object per line, a person keyed by NINO (the record's unique key):
 * A checkpoint (file offset, phase, counts, spool and report lengths) is written after every committed
   batch: an interrupted import resumes where it stopped. The file must be unchanged (size and first 64
   KiB) to resume. A crash between a commit and its checkpoint only means one batch is written twice,
-  which MERGE makes harmless.
-* ArcadeDB raises ConstraintError where a concurrent MERGE on the same key would match on Neo4j (shared
+  which the merge-on-NINO write makes harmless.
+* ArcadeDB raises ConstraintError where a concurrent merge on the same key would match on Neo4j (shared
   PLATFORM.md): a batch meeting one is retried, then written row by row so that only a row that really
   conflicts with a stored record (e.g. its id belongs to another NINO) is reported.
 
